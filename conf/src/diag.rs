@@ -1,0 +1,198 @@
+//! Positions and diagnostics shared by both front ends.
+//!
+//! Every error and warning an operator sees names `file:line:col`, the
+//! keyword it is about, what was expected, and shows the source line with a
+//! caret under the column, like a compiler would.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A position in a config file. Lines and columns count from 1.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub file: Arc<Path>,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Location {
+    pub fn new(file: Arc<Path>, line: u32, col: u32) -> Self {
+        Location { file, line, col }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// One error or warning about a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Where; `None` only for problems with no place in a file (for example
+    /// the top-level file cannot be read).
+    pub location: Option<Location>,
+    /// The keyword the problem is about, when there is one.
+    pub keyword: Option<String>,
+    pub message: String,
+    /// The source line at `location`, for display.
+    pub source_line: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(
+        location: Option<Location>,
+        keyword: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            location,
+            keyword: keyword.map(str::to_owned),
+            message: message.into(),
+            source_line: None,
+        }
+    }
+
+    pub fn warning(
+        location: Option<Location>,
+        keyword: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(location, keyword, message)
+        }
+    }
+
+    pub fn with_source_line(mut self, line: Option<String>) -> Self {
+        self.source_line = line;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    /// `file:line:col: error: `keyword`: message`, then the source line and a
+    /// caret under the column.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(loc) = &self.location {
+            write!(f, "{loc}: ")?;
+        }
+        write!(f, "{}: ", self.severity)?;
+        if let Some(kw) = &self.keyword {
+            write!(f, "'{kw}': ")?;
+        }
+        f.write_str(&self.message)?;
+        if let (Some(src), Some(loc)) = (&self.source_line, &self.location) {
+            let gutter = loc.line.to_string().len();
+            write!(f, "\n {:gutter$} |\n {} | {}", "", loc.line, src)?;
+            let caret_col = (loc.col as usize).saturating_sub(1);
+            // Tabs stay tabs under the caret so it lines up in a terminal.
+            let pad: String = src
+                .chars()
+                .take(caret_col)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(f, "\n {:gutter$} | {}^", "", pad)?;
+        }
+        Ok(())
+    }
+}
+
+/// A list of diagnostics, in the order they were found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics {
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.items.push(d);
+    }
+
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.items.extend(other.items);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter().filter(|d| d.is_error())
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter().filter(|d| !d.is_error())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.items {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The text of every file read, so diagnostics can show their source line.
+#[derive(Debug, Clone, Default)]
+pub struct SourceMap {
+    files: Vec<(Arc<Path>, Arc<str>)>,
+}
+
+impl SourceMap {
+    pub fn add(&mut self, path: Arc<Path>, text: Arc<str>) {
+        self.files.push((path, text));
+    }
+
+    /// The text of line `loc.line` of `loc.file`, if that file was read.
+    pub fn line(&self, loc: &Location) -> Option<String> {
+        let (_, text) = self.files.iter().find(|(p, _)| **p == *loc.file)?;
+        text.lines()
+            .nth((loc.line as usize).checked_sub(1)?)
+            .map(str::to_owned)
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(|(p, _)| &**p)
+    }
+
+    /// Fill in `source_line` of a diagnostic from the files read.
+    pub fn annotate(&self, d: Diagnostic) -> Diagnostic {
+        let line = d.location.as_ref().and_then(|l| self.line(l));
+        d.with_source_line(line)
+    }
+}
+
+/// A path shown in diagnostics for text that did not come from a file.
+pub fn inline_path(name: &str) -> Arc<Path> {
+    Arc::from(PathBuf::from(name).as_path())
+}

@@ -1,0 +1,1 @@
+//! What every daemon of the suite shares.

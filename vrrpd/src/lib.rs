@@ -1,0 +1,10 @@
+//! VRRP v2/v3 speaker.
+//!
+//! # Layout
+//!
+//! - [`packet`]: VRRPv2 (RFC 3768) and VRRPv3 (RFC 5798) packets as checked
+//!   views, with checksums and receive validation.
+//! - [`fsm`]: the sans-IO VRRP instance state machine (RFC 5798 §6).
+
+pub mod fsm;
+pub mod packet;
