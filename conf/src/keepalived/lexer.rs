@@ -1,1 +1,430 @@
-//! (being written)
+//! The keepalived.conf lexer and preprocessor: text in, [`tree::Node`]s out.
+//!
+//! keepalived reads its configuration line by line (`lib/parser.c`,
+//! `read_line`). Each physical line goes through, in this order:
+//!
+//! 1. comment removal: `#` and `!` outside double quotes end the line;
+//!    `\#` and `\!` outside quotes are a literal `#`/`!`; a `\` at the very
+//!    end marks a continuation;
+//! 2. `@ID` / `@^ID` conditional prefixes (compared with the config id, `-i`);
+//! 3. `$NAME=value` parameter definitions (a trailing `\` makes a multi-line
+//!    definition, continued until a line without `\` or an empty line);
+//! 4. `~SEQ(...)` / `~SEQx(...)` / `~LST(...)` line repetition;
+//! 5. `$NAME` / `${NAME}` expansion, repeated while it changes the line;
+//! 6. `include` (and `includer`/`includem`/`includew`/`includeb`/`includea`);
+//! 7. splitting at `{` and `}` outside quotes, so `foo{`, `} bar {` and
+//!    `a { b }` on one line work, then splitting into words.
+//!
+//! The words and braces then build the block tree: a `{` opens a block for
+//! the statement right before it (on the same line or an earlier one).
+//!
+//! Deliberate differences from keepalived, each a superset that keepalived
+//! would reject or mangle anyway:
+//! - a `\` at the end of an ordinary line joins it with the next line
+//!   (keepalived only continues multi-line `$NAME=` definitions);
+//! - an include cycle or nesting deeper than
+//!   [`ParseOptions::max_include_depth`] is an error (keepalived loops);
+//! - expansion that does not terminate (`$A=$A`), and `~SEQ`/`~LST` output
+//!   beyond [`ParseOptions::max_generated_lines`], are errors (keepalived
+//!   hangs or runs out of memory).
+//!
+//! Every position (`file:line:col`, columns in characters from 1) refers to
+//! where the text was written: text that came from a `$NAME` expansion is
+//! placed at the `$`, text repeated by `~SEQ` at its place on the `~SEQ` line.
+
+mod preprocess;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::diag::{self, Diagnostic, Diagnostics, Location, SourceMap};
+use crate::keepalived::tree::{Arg, Node};
+
+/// How to read a keepalived.conf.
+#[derive(Debug, Clone)]
+pub struct ParseOptions {
+    /// The config id that `@ID` line prefixes are compared with (keepalived's
+    /// `-i`). `None` means the short host name (up to the first `.`), as
+    /// keepalived does.
+    pub config_id: Option<String>,
+    /// Deepest chain of nested `include`s accepted; one more is an error.
+    pub max_include_depth: usize,
+    /// Most lines `~SEQ`, `~LST` and multi-line parameters may generate in
+    /// one parse; beyond it expansion stops with an error.
+    pub max_generated_lines: usize,
+    /// Seed for `${_RANDOM}`; `None` seeds from the clock like keepalived.
+    pub random_seed: Option<u64>,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            config_id: None,
+            max_include_depth: 32,
+            max_generated_lines: 2_000_000,
+            random_seed: None,
+        }
+    }
+}
+
+/// What a parse produced: the statements (possibly partial if there were
+/// errors), the text of every file read, and the diagnostics, each with its
+/// source line filled in.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOutput {
+    pub nodes: Vec<Node>,
+    pub sources: SourceMap,
+    pub diagnostics: Diagnostics,
+}
+
+/// Parse the keepalived.conf at `path` and everything it includes. Relative
+/// includes are resolved against the directory of the file that includes
+/// them. An unreadable top-level file gives one error without a location.
+pub fn parse_file(path: &Path, opts: &ParseOptions) -> ParseOutput {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => {
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.push(Diagnostic::error(
+                None,
+                None,
+                format!("cannot read {}: {e}", path.display()),
+            ));
+            return ParseOutput {
+                diagnostics,
+                ..ParseOutput::default()
+            };
+        }
+    };
+    let file: Arc<Path> = Arc::from(path);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Path::to_path_buf);
+    let canonical = std::fs::canonicalize(path).ok();
+    let mut pre = preprocess::Preprocessor::new(opts);
+    pre.run_top(file, dir, canonical, &text);
+    pre.finish()
+}
+
+/// Parse keepalived.conf text that did not come from a file (tests,
+/// fuzzing, stdin). `name` is the file name shown in diagnostics; relative
+/// includes are resolved against the current directory.
+pub fn parse_str(name: &str, text: &str, opts: &ParseOptions) -> ParseOutput {
+    let mut pre = preprocess::Preprocessor::new(opts);
+    pre.run_top(diag::inline_path(name), None, None, text);
+    pre.finish()
+}
+
+/// Builds the block tree from statements and braces as the preprocessor
+/// produces them. Blocks may span include files, as in keepalived, which
+/// reads all files as one stream.
+#[derive(Debug)]
+pub(crate) struct TreeBuilder {
+    /// `stack[0]` is the top level; each further frame is an open block.
+    stack: Vec<Frame>,
+    /// True right after a statement: a `{` now opens that statement's block.
+    can_open: bool,
+}
+
+#[derive(Debug)]
+struct Frame {
+    /// The statement owning the block; `None` for the top level and for a
+    /// stray `{` (whose contents are kept at the enclosing level, as
+    /// keepalived ignores the `{` and reads on).
+    node: Option<Node>,
+    children: Vec<Node>,
+    /// Where the `{` is.
+    open: Option<Location>,
+}
+
+impl Default for TreeBuilder {
+    fn default() -> Self {
+        TreeBuilder {
+            stack: vec![Frame {
+                node: None,
+                children: Vec::new(),
+                open: None,
+            }],
+            can_open: false,
+        }
+    }
+}
+
+impl TreeBuilder {
+    fn top(&mut self) -> &mut Frame {
+        // The top level is never popped, so the stack is never empty.
+        let last = self.stack.len() - 1;
+        &mut self.stack[last]
+    }
+
+    pub(crate) fn statement(&mut self, node: Node) {
+        self.top().children.push(node);
+        self.can_open = true;
+    }
+
+    /// Something that is neither a statement nor a brace (an `include`)
+    /// came between a statement and a `{`.
+    pub(crate) fn barrier(&mut self) {
+        self.can_open = false;
+    }
+
+    pub(crate) fn open(&mut self, loc: Location, diags: &mut Diagnostics) {
+        let node = if self.can_open {
+            self.top().children.pop()
+        } else {
+            None
+        };
+        if node.is_none() {
+            diags.push(Diagnostic::error(
+                Some(loc.clone()),
+                None,
+                "unexpected '{': no statement before it to open a block for",
+            ));
+        }
+        self.stack.push(Frame {
+            node,
+            children: Vec::new(),
+            open: Some(loc),
+        });
+        self.can_open = false;
+    }
+
+    pub(crate) fn close(&mut self, loc: Location, diags: &mut Diagnostics) {
+        self.can_open = false;
+        if self.stack.len() <= 1 {
+            diags.push(Diagnostic::error(
+                Some(loc),
+                None,
+                "unexpected '}': no block is open",
+            ));
+            return;
+        }
+        self.pop_frame();
+    }
+
+    fn pop_frame(&mut self) {
+        if let Some(frame) = self.stack.pop() {
+            let parent = self.top();
+            match frame.node {
+                Some(mut node) => {
+                    node.children = Some(frame.children);
+                    parent.children.push(node);
+                }
+                None => parent.children.extend(frame.children),
+            }
+        }
+    }
+
+    pub(crate) fn finish(mut self, diags: &mut Diagnostics) -> Vec<Node> {
+        // Report unclosed blocks outermost first, the order they appear in.
+        let mut unclosed = Vec::new();
+        for frame in self.stack.iter().skip(1) {
+            if let (Some(open), Some(node)) = (&frame.open, &frame.node) {
+                unclosed.push(Diagnostic::error(
+                    Some(open.clone()),
+                    Some(&node.keyword),
+                    "block opened here is never closed (missing '}')",
+                ));
+            }
+        }
+        diags.items.extend(unclosed);
+        while self.stack.len() > 1 {
+            self.pop_frame();
+        }
+        self.stack.pop().map(|f| f.children).unwrap_or_default()
+    }
+}
+
+/// Split `text` (one piece of a line, holding no `{`/`}` outside quotes)
+/// into words. `col_of(i)` gives the position of byte `i`.
+///
+/// A word runs to the next whitespace; double-quoted sections inside it may
+/// hold whitespace, `{`, `}`, `#` and `!`, and lose their quotes
+/// (`abc" d "ef` is the one word `abc d ef`). Inside quotes the escapes of
+/// keepalived.conf(5) apply: `\a \b \E \f \n \r \t \v`, `\nnn` (octal),
+/// `\xXX` (hex), `\cC` (control-C), and `\C` for any other C is C itself.
+/// Outside quotes a backslash is kept as written and only stops the next
+/// character from starting a quote.
+pub(crate) fn tokenize(
+    text: &[u8],
+    mut loc_of: impl FnMut(usize) -> Location,
+    mut word: impl FnMut(Arg),
+) {
+    let n = text.len();
+    let mut i = 0;
+    let mut buf: Vec<u8> = Vec::new();
+    while i < n {
+        while i < n && is_space(text[i]) {
+            i += 1;
+        }
+        if i >= n {
+            break;
+        }
+        let start = i;
+        let mut quoted = false;
+        let mut in_quote = false;
+        buf.clear();
+        while i < n {
+            let c = text[i];
+            if in_quote {
+                match c {
+                    b'"' => {
+                        in_quote = false;
+                        i += 1;
+                    }
+                    b'\\' if i + 1 < n => {
+                        i = unescape(text, i + 1, &mut buf);
+                    }
+                    _ => {
+                        buf.push(c);
+                        i += 1;
+                    }
+                }
+            } else {
+                match c {
+                    _ if is_space(c) => break,
+                    b'"' => {
+                        in_quote = true;
+                        quoted = true;
+                        i += 1;
+                    }
+                    b'\\' if i + 1 < n => {
+                        buf.push(c);
+                        buf.push(text[i + 1]);
+                        i += 2;
+                    }
+                    _ => {
+                        buf.push(c);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        word(Arg {
+            text: String::from_utf8_lossy(&buf).into_owned(),
+            loc: loc_of(start),
+            quoted,
+        });
+    }
+}
+
+/// keepalived's whitespace set (`WHITE_SPACE_STR` in `lib/parser.c`).
+pub(crate) fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// Decode the escape whose first character (after the `\`) is at `i`;
+/// returns the index after it. Non-ASCII code points are decoded as whole
+/// characters so the word stays valid UTF-8.
+fn unescape(text: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
+    let c = text[i];
+    let push_byte = |out: &mut Vec<u8>, b: u8| {
+        let mut tmp = [0u8; 4];
+        out.extend_from_slice(char::from(b).encode_utf8(&mut tmp).as_bytes());
+    };
+    match c {
+        b'x' if text.get(i + 1).is_some_and(u8::is_ascii_hexdigit) => {
+            let mut v: u8 = 0;
+            let mut j = i + 1;
+            while j < text.len() && j < i + 3 && text[j].is_ascii_hexdigit() {
+                v = (v << 4) | hex_val(text[j]);
+                j += 1;
+            }
+            push_byte(out, v);
+            j
+        }
+        b'c' if i + 1 < text.len() && text[i + 1].is_ascii() => {
+            push_byte(out, text[i + 1] & 0x1f);
+            i + 2
+        }
+        b'0'..=b'7' => {
+            let mut v: u32 = 0;
+            let mut j = i;
+            while j < text.len() && j < i + 3 && (b'0'..=b'7').contains(&text[j]) {
+                v = v * 8 + u32::from(text[j] - b'0');
+                j += 1;
+            }
+            // Like C's `char`, keep the low 8 bits of `\777`.
+            push_byte(out, (v & 0xff) as u8);
+            j
+        }
+        b'a' => simple(out, 0x07, i),
+        b'b' => simple(out, 0x08, i),
+        b'E' => simple(out, 0x1b, i),
+        b'f' => simple(out, 0x0c, i),
+        b'n' => simple(out, b'\n', i),
+        b'r' => simple(out, b'\r', i),
+        b't' => simple(out, b'\t', i),
+        b'v' => simple(out, 0x0b, i),
+        _ => {
+            // Any other character stands for itself; copy a whole UTF-8
+            // sequence if it is one.
+            let len = utf8_len(c);
+            let end = (i + len).min(text.len());
+            out.extend_from_slice(&text[i..end]);
+            end
+        }
+    }
+}
+
+fn simple(out: &mut Vec<u8>, b: u8, i: usize) -> usize {
+    out.push(b);
+    i + 1
+}
+
+fn hex_val(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0,
+    }
+}
+
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xf0..=0xff => 4,
+        0xe0..=0xef => 3,
+        0xc0..=0xdf => 2,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<(String, bool)> {
+        let mut v = Vec::new();
+        let file = diag::inline_path("t");
+        tokenize(
+            s.as_bytes(),
+            |i| Location::new(file.clone(), 1, i as u32 + 1),
+            |a| v.push((a.text, a.quoted)),
+        );
+        v
+    }
+
+    #[test]
+    fn tokenize_quotes_and_escapes() {
+        assert_eq!(
+            words(r#"abcd" efg h jkl "mnop"#),
+            vec![("abcd efg h jkl mnop".to_owned(), true)]
+        );
+        assert_eq!(
+            words(r#"abcd "efg h jkl" mnop"#),
+            vec![
+                ("abcd".to_owned(), false),
+                ("efg h jkl".to_owned(), true),
+                ("mnop".to_owned(), false)
+            ]
+        );
+        assert_eq!(
+            words(r#""a\tb\x41\101\cA\"\\z""#),
+            vec![("a\tbAA\u{1}\"\\z".to_owned(), true)]
+        );
+        assert_eq!(words(r"a\tb"), vec![(r"a\tb".to_owned(), false)]);
+        assert_eq!(words(r#""""#), vec![(String::new(), true)]);
+    }
+}

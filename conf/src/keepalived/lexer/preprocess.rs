@@ -1,0 +1,1459 @@
+//! keepalived's line preprocessing (`read_line` in keepalived's
+//! `lib/parser.c`): comments, conditionals, parameters, `~SEQ`/`~LST`,
+//! includes, then the split at braces. See the parent module for the order
+//! and for where we deliberately differ.
+//!
+//! A line is kept as bytes with one position per byte, so that text moved
+//! around by expansion still points at the place it was written. Special
+//! characters are all ASCII, and UTF-8 never uses ASCII bytes inside a
+//! multi-byte character, so scanning bytes is safe and cutting at an ASCII
+//! byte never splits a character.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{is_space, tokenize, ParseOptions, ParseOutput, TreeBuilder};
+use crate::diag::{Diagnostic, Diagnostics, Location, SourceMap};
+use crate::keepalived::tree::{Arg, Node};
+
+/// Expansion passes over one line before we call it recursive (`$A=$A`).
+const MAX_PASSES: usize = 64;
+/// Longest line expansion may produce.
+const MAX_LINE: usize = 1 << 20;
+/// Deepest nesting of `~SEQ`/`~LST`/multi-line parameter expansion.
+const MAX_GEN_DEPTH: u32 = 64;
+/// Most patterns one `include` may expand to through `{a,b}` braces.
+const MAX_BRACE_PATTERNS: usize = 1024;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Pos {
+    line: u32,
+    col: u32,
+}
+
+/// Text with the position each byte was written at.
+#[derive(Clone, Debug, Default)]
+struct Line {
+    text: Vec<u8>,
+    pos: Vec<Pos>,
+}
+
+impl Line {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.pos.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    fn push(&mut self, b: u8, p: Pos) {
+        self.text.push(b);
+        self.pos.push(p);
+    }
+
+    fn extend_at(&mut self, bytes: &[u8], p: Pos) {
+        self.text.extend_from_slice(bytes);
+        self.pos.extend(std::iter::repeat_n(p, bytes.len()));
+    }
+
+    fn extend_from(&mut self, other: &Line, from: usize, to: usize) {
+        self.text.extend_from_slice(&other.text[from..to]);
+        self.pos.extend_from_slice(&other.pos[from..to]);
+    }
+
+    fn slice(&self, from: usize, to: usize) -> Line {
+        Line {
+            text: self.text[from..to].to_vec(),
+            pos: self.pos[from..to].to_vec(),
+        }
+    }
+
+    fn drain_front(&mut self, n: usize) {
+        self.text.drain(..n);
+        self.pos.drain(..n);
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.text.truncate(n);
+        self.pos.truncate(n);
+    }
+
+    /// Position of byte `i`, or of the end of the line.
+    fn pos_at(&self, i: usize) -> Pos {
+        match self.pos.get(i) {
+            Some(p) => *p,
+            None => self.pos.last().map_or(Pos { line: 1, col: 1 }, |p| Pos {
+                line: p.line,
+                col: p.col.saturating_add(1),
+            }),
+        }
+    }
+}
+
+fn is_blank(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+fn skip_blanks(t: &[u8], mut i: usize) -> usize {
+    while i < t.len() && is_blank(t[i]) {
+        i += 1;
+    }
+    i
+}
+
+fn is_name_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_'
+}
+
+fn is_name_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// What [`decomment`] found besides the text.
+struct Decommented {
+    /// The line ended in `\` (outside or inside a comment).
+    cont: bool,
+    /// Position of a `"` that is never closed.
+    open_quote: Option<Pos>,
+}
+
+/// keepalived's `decomment()`: drop leading blanks, cut at `#`/`!` outside
+/// quotes, turn `\#`/`\!` outside quotes into `#`/`!`, note a final `\`
+/// (dropped), and drop trailing blanks. Appends to `out`.
+fn decomment(input: impl Iterator<Item = (u8, Pos)>, out: &mut Line) -> Decommented {
+    let base = out.len();
+    let mut leading = true;
+    let mut quote = false;
+    let mut open_quote = None;
+    let mut comment = false;
+    let mut esc: Option<Pos> = None;
+    for (b, p) in input {
+        if leading {
+            if is_blank(b) {
+                continue;
+            }
+            leading = false;
+        }
+        if let Some(bp) = esc.take() {
+            if comment {
+                continue;
+            }
+            if !quote && (b == b'#' || b == b'!') {
+                out.push(b, p);
+            } else {
+                out.push(b'\\', bp);
+                out.push(b, p);
+            }
+            continue;
+        }
+        match b {
+            b'\\' => esc = Some(p),
+            _ if comment => {}
+            b'"' => {
+                quote = !quote;
+                if quote {
+                    open_quote = Some(p);
+                }
+                out.push(b, p);
+            }
+            b'#' | b'!' if !quote => comment = true,
+            _ => out.push(b, p),
+        }
+    }
+    let mut end = out.len();
+    while end > base && is_blank(out.text[end - 1]) {
+        end -= 1;
+    }
+    out.truncate(end);
+    Decommented {
+        cont: esc.is_some(),
+        open_quote: if quote { open_quote } else { None },
+    }
+}
+
+/// Bytes of a physical line with their positions (columns in characters).
+fn raw_chars(raw: &[u8], line: u32) -> impl Iterator<Item = (u8, Pos)> + '_ {
+    let mut col = 0u32;
+    raw.iter().map(move |&b| {
+        if b & 0xc0 != 0x80 {
+            col = col.saturating_add(1);
+        }
+        (b, Pos { line, col })
+    })
+}
+
+/// `$NAME=value` at the start of `t`: the name's range and where the value
+/// starts. As in keepalived, no blanks are allowed before the `=`.
+fn parse_definition(t: &[u8]) -> Option<(std::ops::Range<usize>, usize)> {
+    if t.first() != Some(&b'$') || !t.get(1).copied().is_some_and(is_name_start) {
+        return None;
+    }
+    let mut j = 2;
+    while j < t.len() && t[j] != b'=' {
+        if !is_name_char(t[j]) {
+            return None;
+        }
+        j += 1;
+    }
+    if j >= t.len() {
+        return None;
+    }
+    Some((1..j, skip_blanks(t, j + 1)))
+}
+
+/// Skip an `@ID ` / `@^ID ` prefix textually (for deciding whether a line
+/// continued with `\` is a definition).
+fn after_condition(t: &[u8]) -> usize {
+    if t.first() != Some(&b'@') {
+        return 0;
+    }
+    match t.iter().position(|&c| is_blank(c)) {
+        Some(i) => skip_blanks(t, i),
+        None => t.len(),
+    }
+}
+
+/// A `$NAME` or `${NAME}` / `${NAME params}` reference.
+struct ParamRef {
+    name: std::ops::Range<usize>,
+    params: Option<std::ops::Range<usize>>,
+    end: usize,
+}
+
+/// Parse a reference at `t[j] == '$'` with keepalived's rules
+/// (`find_definition`): a bare name must be followed by a blank, `,`, `)` or
+/// the end of the line; a braced one may carry digit parameters.
+fn parse_ref(t: &[u8], j: usize) -> Option<ParamRef> {
+    let n = t.len();
+    let mut k = j + 1;
+    let braced = t.get(k) == Some(&b'{');
+    if braced {
+        k += 1;
+    }
+    if !t.get(k).copied().is_some_and(is_name_start) {
+        return None;
+    }
+    let name_start = k;
+    while k < n && is_name_char(t[k]) {
+        k += 1;
+    }
+    let name = name_start..k;
+    let mut params = None;
+    if braced {
+        let mut first = None;
+        let mut last = 0;
+        while k < n && (t[k] == b' ' || t[k].is_ascii_digit()) {
+            if t[k] != b' ' {
+                first.get_or_insert(k);
+                last = k;
+            }
+            k += 1;
+        }
+        if let Some(f) = first {
+            if last + 1 != k {
+                return None;
+            }
+            params = Some(f..k);
+        }
+        if t.get(k) != Some(&b'}') {
+            return None;
+        }
+        k += 1;
+    } else if k < n && !matches!(t[k], b' ' | b'\t' | b',' | b')') {
+        return None;
+    }
+    Some(ParamRef {
+        name,
+        params,
+        end: k,
+    })
+}
+
+/// C's `strtol(s, &end, 0)`: blanks, sign, `0x` hex or `0` octal prefix.
+/// Returns the value (saturated) and the index after it, or `start` if no
+/// digits were found.
+fn strtol(t: &[u8], start: usize) -> (i64, usize) {
+    let n = t.len();
+    let mut p = start;
+    while p < n && is_space(t[p]) {
+        p += 1;
+    }
+    let mut neg = false;
+    if p < n && (t[p] == b'+' || t[p] == b'-') {
+        neg = t[p] == b'-';
+        p += 1;
+    }
+    let base: i128 =
+        if p + 2 < n && t[p] == b'0' && (t[p + 1] | 0x20) == b'x' && t[p + 2].is_ascii_hexdigit() {
+            p += 2;
+            16
+        } else if p < n && t[p] == b'0' {
+            8
+        } else {
+            10
+        };
+    let digits_start = p;
+    let mut v: i128 = 0;
+    while p < n {
+        let d = match t[p] {
+            c @ b'0'..=b'9' => i128::from(c - b'0'),
+            c @ b'a'..=b'f' => i128::from(c - b'a' + 10),
+            c @ b'A'..=b'F' => i128::from(c - b'A' + 10),
+            _ => break,
+        };
+        if d >= base {
+            break;
+        }
+        v = (v * base + d).min(i128::from(i64::MAX) + 1);
+        p += 1;
+    }
+    if p == digits_start {
+        return (0, start);
+    }
+    let v = if neg { -v } else { v };
+    let v = v.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+    (v as i64, p)
+}
+
+#[derive(Clone, Debug)]
+enum DefValue {
+    Text(String),
+    Pwd,
+    Instance,
+    Random,
+}
+
+#[derive(Clone, Debug)]
+struct Def {
+    value: DefValue,
+    multiline: bool,
+    max_params: u8,
+}
+
+/// Which `include` variant; see keepalived.conf(5). Only the checks that
+/// change what we report are kept: `W` makes an unmatched wildcard an error,
+/// `R` makes an unusable file (directory, executable) an error.
+#[derive(Clone, Copy, Debug)]
+struct IncludeKind {
+    wildcard_error: bool,
+    read_error: bool,
+}
+
+fn is_include(t: &[u8]) -> Option<(IncludeKind, usize)> {
+    if !t.starts_with(b"include") {
+        return None;
+    }
+    let plain = IncludeKind {
+        wildcard_error: false,
+        read_error: false,
+    };
+    match t.get(7) {
+        None => Some((plain, 7)),
+        Some(&c) if is_space(c) => Some((plain, 8)),
+        Some(&c) if t.get(8).copied().is_some_and(is_space) => {
+            let kind = match c {
+                b'r' | b'm' | b'b' => IncludeKind {
+                    wildcard_error: false,
+                    read_error: true,
+                },
+                b'w' | b'a' => IncludeKind {
+                    wildcard_error: true,
+                    read_error: true,
+                },
+                _ => return None,
+            };
+            Some((kind, 9))
+        }
+        _ => None,
+    }
+}
+
+/// Expand csh-style `{a,b}` alternatives like glob(3)'s `GLOB_BRACE`.
+fn expand_braces(p: &str, out: &mut Vec<String>) {
+    if out.len() >= MAX_BRACE_PATTERNS {
+        return;
+    }
+    let b = p.as_bytes();
+    let mut i = 0;
+    let mut open = None;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'{' => {
+                open = Some(i);
+                break;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let Some(open) = open else {
+        out.push(p.to_owned());
+        return;
+    };
+    // Find the matching '}' and the top-level commas.
+    let mut depth = 0usize;
+    let mut commas = Vec::new();
+    let mut close = None;
+    let mut k = open + 1;
+    while k < b.len() {
+        match b[k] {
+            b'\\' => k += 1,
+            b'{' => depth += 1,
+            b'}' if depth == 0 => {
+                close = Some(k);
+                break;
+            }
+            b'}' => depth -= 1,
+            b',' if depth == 0 => commas.push(k),
+            _ => {}
+        }
+        k += 1;
+    }
+    let Some(close) = close else {
+        out.push(p.to_owned());
+        return;
+    };
+    let prefix = &p[..open];
+    let suffix = &p[close + 1..];
+    let mut start = open + 1;
+    for end in commas.into_iter().chain(std::iter::once(close)) {
+        let alt = &p[start..end];
+        expand_braces(&format!("{prefix}{alt}{suffix}"), out);
+        start = end + 1;
+    }
+}
+
+fn has_wildcard(p: &str) -> bool {
+    p.bytes().any(|c| matches!(c, b'*' | b'?' | b'['))
+}
+
+/// The file being read.
+struct FileCtx {
+    path: Arc<Path>,
+    /// Directory relative includes are resolved against; `None` is the
+    /// current directory.
+    dir: Option<PathBuf>,
+    /// How many includes deep this file is (the top level is 0).
+    depth: usize,
+}
+
+impl FileCtx {
+    fn loc(&self, p: Pos) -> Location {
+        Location::new(self.path.clone(), p.line.max(1), p.col.max(1))
+    }
+}
+
+pub(super) struct Preprocessor<'o> {
+    opts: &'o ParseOptions,
+    config_id: Option<String>,
+    defs: HashMap<String, Def>,
+    sources: SourceMap,
+    seen_sources: HashSet<Arc<Path>>,
+    diags: Diagnostics,
+    tree: TreeBuilder,
+    /// Canonical path and shown path of every file being read, outermost
+    /// first, to refuse include cycles.
+    include_stack: Vec<(PathBuf, Arc<Path>)>,
+    generated: usize,
+    budget_exhausted: bool,
+    depth_reported: bool,
+    warned_undefined: HashSet<String>,
+    rng: u64,
+    scratch: Line,
+}
+
+impl<'o> Preprocessor<'o> {
+    pub(super) fn new(opts: &'o ParseOptions) -> Self {
+        let config_id = opts.config_id.clone().or_else(short_hostname);
+        let mut defs = HashMap::new();
+        let std_def = |value, max_params| Def {
+            value,
+            multiline: false,
+            max_params,
+        };
+        defs.insert("_PWD".to_owned(), std_def(DefValue::Pwd, 0));
+        defs.insert("_INSTANCE".to_owned(), std_def(DefValue::Instance, 0));
+        defs.insert("_RANDOM".to_owned(), std_def(DefValue::Random, 2));
+        defs.insert(
+            "_HASH".to_owned(),
+            std_def(DefValue::Text("#".to_owned()), 0),
+        );
+        defs.insert(
+            "_BANG".to_owned(),
+            std_def(DefValue::Text("!".to_owned()), 0),
+        );
+        let seed = opts.random_seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+        Preprocessor {
+            opts,
+            config_id,
+            defs,
+            sources: SourceMap::default(),
+            seen_sources: HashSet::new(),
+            diags: Diagnostics::default(),
+            tree: TreeBuilder::default(),
+            include_stack: Vec::new(),
+            generated: 0,
+            budget_exhausted: false,
+            depth_reported: false,
+            warned_undefined: HashSet::new(),
+            rng: seed | 1,
+            scratch: Line::default(),
+        }
+    }
+
+    pub(super) fn run_top(
+        &mut self,
+        path: Arc<Path>,
+        dir: Option<PathBuf>,
+        canonical: Option<PathBuf>,
+        text: &str,
+    ) {
+        self.add_source(&path, text);
+        if let Some(c) = canonical {
+            self.include_stack.push((c, path.clone()));
+        }
+        let fc = FileCtx {
+            path,
+            dir,
+            depth: 0,
+        };
+        self.run_file(&fc, text);
+    }
+
+    pub(super) fn finish(mut self) -> ParseOutput {
+        let tree = std::mem::take(&mut self.tree);
+        let nodes = tree.finish(&mut self.diags);
+        let sources = self.sources;
+        let items = self
+            .diags
+            .items
+            .into_iter()
+            .map(|d| sources.annotate(d))
+            .collect();
+        ParseOutput {
+            nodes,
+            sources,
+            diagnostics: Diagnostics { items },
+        }
+    }
+
+    fn add_source(&mut self, path: &Arc<Path>, text: &str) {
+        if self.seen_sources.insert(path.clone()) {
+            self.sources.add(path.clone(), Arc::from(text));
+        }
+    }
+
+    fn error(&mut self, fc: &FileCtx, p: Pos, msg: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::error(Some(fc.loc(p)), None, msg));
+    }
+
+    fn warning(&mut self, fc: &FileCtx, p: Pos, msg: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::warning(Some(fc.loc(p)), None, msg));
+    }
+
+    /// Read one file's lines.
+    fn run_file(&mut self, fc: &FileCtx, text: &str) {
+        let mut lines = text.split('\n');
+        let mut lineno: u32 = 0;
+        // The multi-line definition being read, if any.
+        let mut multiline: Option<String> = None;
+        while let Some(raw) = lines.next() {
+            lineno = lineno.saturating_add(1);
+            let raw = raw.trim_end_matches('\r').as_bytes();
+            if let Some(name) = multiline.take() {
+                multiline = self.multiline_def_line(fc, name, raw, lineno);
+                continue;
+            }
+            if raw.is_empty() {
+                continue;
+            }
+            let mut line = std::mem::take(&mut self.scratch);
+            line.clear();
+            let d = decomment(raw_chars(raw, lineno), &mut line);
+            if let Some(q) = d.open_quote {
+                self.unterminated_quote(fc, q);
+            }
+            let mut def_cont = false;
+            if d.cont {
+                let body = after_condition(&line.text);
+                if parse_definition(&line.text[body..]).is_some() {
+                    def_cont = true;
+                } else {
+                    // Not keepalived: join continued lines with one blank.
+                    for next in lines.by_ref() {
+                        lineno = lineno.saturating_add(1);
+                        let next = next.trim_end_matches('\r').as_bytes();
+                        if next.is_empty() {
+                            break;
+                        }
+                        let before = line.len();
+                        if before > 0 {
+                            let p = line.pos_at(before - 1);
+                            line.push(b' ', p);
+                        }
+                        let d = decomment(raw_chars(next, lineno), &mut line);
+                        if line.len() == before + 1 {
+                            line.truncate(before);
+                        }
+                        if let Some(q) = d.open_quote {
+                            self.unterminated_quote(fc, q);
+                        }
+                        if !d.cont {
+                            break;
+                        }
+                    }
+                }
+            }
+            if !line.is_empty() {
+                multiline = self.handle_line(fc, &mut line, def_cont, 0);
+            }
+            self.scratch = line;
+        }
+        if let Some(name) = multiline {
+            self.end_multiline(&name);
+        }
+    }
+
+    fn unterminated_quote(&mut self, fc: &FileCtx, q: Pos) {
+        self.error(
+            fc,
+            q,
+            "unterminated quote: this '\"' is not closed on its line",
+        );
+    }
+
+    /// One more physical line of a multi-line `$NAME=` definition. Returns
+    /// the name again while the definition continues.
+    fn multiline_def_line(
+        &mut self,
+        fc: &FileCtx,
+        name: String,
+        raw: &[u8],
+        lineno: u32,
+    ) -> Option<String> {
+        // keepalived: an empty line ends the definition; a line that is
+        // empty only after removing comments is skipped.
+        if raw.is_empty() {
+            self.end_multiline(&name);
+            return None;
+        }
+        let mut l = Line::default();
+        let d = decomment(raw_chars(raw, lineno), &mut l);
+        if let Some(q) = d.open_quote {
+            self.unterminated_quote(fc, q);
+        }
+        if l.is_empty() && !d.cont {
+            return Some(name);
+        }
+        let text = String::from_utf8_lossy(&l.text);
+        if let Some(Def {
+            value: DefValue::Text(v),
+            ..
+        }) = self.defs.get_mut(&name)
+        {
+            if !text.is_empty() {
+                v.push_str(&text);
+                if d.cont {
+                    v.push('\n');
+                }
+            }
+        }
+        if d.cont {
+            Some(name)
+        } else {
+            self.end_multiline(&name);
+            None
+        }
+    }
+
+    fn end_multiline(&mut self, name: &str) {
+        if let Some(def) = self.defs.get_mut(name) {
+            if matches!(&def.value, DefValue::Text(v) if v.is_empty()) {
+                def.multiline = false;
+            }
+        }
+    }
+
+    /// The body of keepalived's `read_line` loop for one logical line:
+    /// conditionals, definitions, `~SEQ`/`~LST`, expansion, then output.
+    /// Returns the name of a multi-line definition this line starts.
+    fn handle_line(
+        &mut self,
+        fc: &FileCtx,
+        line: &mut Line,
+        def_cont: bool,
+        gen_depth: u32,
+    ) -> Option<String> {
+        if gen_depth > MAX_GEN_DEPTH {
+            if !self.depth_reported {
+                self.depth_reported = true;
+                self.error(
+                    fc,
+                    line.pos_at(0),
+                    format!(
+                        "~SEQ/~LST/parameter expansion nested more than {MAX_GEN_DEPTH} deep \
+                         (recursive definition?)"
+                    ),
+                );
+            }
+            return None;
+        }
+        let mut pending: Vec<Line> = Vec::new();
+        let mut passes = 0;
+        loop {
+            if line.text.first() == Some(&b'@') && !self.condition_holds(line) {
+                return None;
+            }
+            if let Some((name, value_start)) = parse_definition(&line.text) {
+                let name = String::from_utf8_lossy(&line.text[name]).into_owned();
+                let value = String::from_utf8_lossy(&line.text[value_start..]).into_owned();
+                let multiline = def_cont && gen_depth == 0;
+                let mut value = value;
+                if multiline && !value.is_empty() {
+                    value.push('\n');
+                }
+                self.defs.insert(
+                    name.clone(),
+                    Def {
+                        value: DefValue::Text(value),
+                        multiline,
+                        max_params: 0,
+                    },
+                );
+                return multiline.then_some(name);
+            }
+            if line.text.starts_with(b"~SEQ") {
+                self.expand_seq(fc, line, gen_depth);
+                return None;
+            }
+            if line.text.starts_with(b"~LST") {
+                self.expand_lst(fc, line, gen_depth);
+                return None;
+            }
+            if line.text.first() == Some(&b'~') || !line.text.contains(&b'$') {
+                break;
+            }
+            passes += 1;
+            if passes > MAX_PASSES {
+                self.error(
+                    fc,
+                    line.pos_at(0),
+                    "parameter expansion does not terminate (recursive definition?); \
+                     line left partly expanded",
+                );
+                break;
+            }
+            if !self.replace_params(fc.dir.as_deref(), line, &mut pending) {
+                break;
+            }
+            if line.len() > MAX_LINE {
+                self.error(
+                    fc,
+                    line.pos_at(0),
+                    format!("parameter expansion makes this line longer than {MAX_LINE} bytes"),
+                );
+                return None;
+            }
+            // keepalived runs decomment() again on the expanded line.
+            let mut again = Line::default();
+            let d = decomment(
+                line.text.iter().copied().zip(line.pos.iter().copied()),
+                &mut again,
+            );
+            if d.cont {
+                let p = line.pos_at(line.len().saturating_sub(1));
+                again.push(b'\\', p);
+            }
+            *line = again;
+            let recheck = line.text.first() == Some(&b'@')
+                || line.text.starts_with(b"~SEQ")
+                || line.text.starts_with(b"~LST")
+                || line.text.contains(&b'$');
+            if !recheck {
+                break;
+            }
+        }
+        if line.text.contains(&b'$') {
+            self.warn_undefined(fc, line);
+        }
+        self.emit_line(fc, line);
+        for mut l in pending {
+            if !l.is_empty() {
+                self.handle_line(fc, &mut l, false, gen_depth + 1);
+            }
+        }
+        None
+    }
+
+    /// `@ID rest` / `@^ID rest`: strip the prefix and keep the line if it
+    /// applies to this config id.
+    fn condition_holds(&self, line: &mut Line) -> bool {
+        let t = &line.text;
+        let (rev, ofs) = if t.get(1) == Some(&b'^') {
+            (true, 2)
+        } else {
+            (false, 1)
+        };
+        // keepalived drops a line that has nothing after the id.
+        let Some(ws) = t[ofs.min(t.len())..].iter().position(|&c| is_blank(c)) else {
+            return false;
+        };
+        let id = &t[ofs..ofs + ws];
+        let matches = self
+            .config_id
+            .as_deref()
+            .is_some_and(|c| c.as_bytes() == id);
+        if matches == rev {
+            return false;
+        }
+        let rest = skip_blanks(t, ofs + ws);
+        line.drain_front(rest);
+        true
+    }
+
+    /// One expansion pass over the line. Multi-line values put their first
+    /// line in place and their other lines into `pending`.
+    fn replace_params(
+        &mut self,
+        dir: Option<&Path>,
+        line: &mut Line,
+        pending: &mut Vec<Line>,
+    ) -> bool {
+        let t = &line.text;
+        let n = t.len();
+        let mut out = Line::default();
+        let mut i = 0;
+        let mut changed = false;
+        while let Some(off) = t[i..].iter().position(|&c| c == b'$') {
+            let j = i + off;
+            out.extend_from(line, i, j);
+            i = j + 1;
+            let Some(r) = parse_ref(t, j) else {
+                out.push(b'$', line.pos[j]);
+                continue;
+            };
+            let name = String::from_utf8_lossy(&t[r.name.clone()]);
+            let Some(def) = self.defs.get(name.as_ref()) else {
+                out.push(b'$', line.pos[j]);
+                continue;
+            };
+            if (def.multiline && r.end != n) || (r.params.is_some() && def.max_params == 0) {
+                out.push(b'$', line.pos[j]);
+                continue;
+            }
+            let def = def.clone();
+            let value = self.def_value(&def, r.params.as_ref().map(|p| &t[p.clone()]), dir);
+            let p = line.pos[j];
+            if def.multiline {
+                let mut parts = value.split('\n');
+                if let Some(first) = parts.next() {
+                    out.extend_at(first.as_bytes(), p);
+                }
+                for rest in parts {
+                    let mut l = Line::default();
+                    l.extend_at(rest.as_bytes(), p);
+                    pending.push(l);
+                }
+            } else {
+                out.extend_at(value.as_bytes(), p);
+            }
+            i = r.end;
+            changed = true;
+            // keepalived stops replacing when a value starts a `~` line, so
+            // that `~SEQ` in a definition is handled on the next pass.
+            if value.trim_start_matches([' ', '\t']).starts_with('~') {
+                out.extend_from(line, i, n);
+                i = n;
+                break;
+            }
+        }
+        out.extend_from(line, i, n);
+        if changed {
+            *line = out;
+        }
+        changed
+    }
+
+    fn def_value(&mut self, def: &Def, params: Option<&[u8]>, dir: Option<&Path>) -> String {
+        match &def.value {
+            DefValue::Text(v) => v.clone(),
+            DefValue::Instance => self.config_id.clone().unwrap_or_default(),
+            DefValue::Pwd => {
+                // keepalived changes into the directory of each file it
+                // reads, so `$_PWD` is that directory.
+                let cwd = std::env::current_dir().unwrap_or_default();
+                let dir = match dir {
+                    Some(d) => cwd.join(d),
+                    None => cwd,
+                };
+                dir.to_string_lossy().into_owned()
+            }
+            DefValue::Random => {
+                let (mut min, mut max) = (0u64, 32767u64);
+                if let Some(p) = params {
+                    let (a, e) = strtol(p, 0);
+                    min = a.max(0) as u64;
+                    if e < p.len() {
+                        let (b, _) = strtol(p, e);
+                        max = b.max(0) as u64;
+                    }
+                }
+                if max < min {
+                    std::mem::swap(&mut min, &mut max);
+                }
+                // xorshift64*: enough for keepalived's "random()".
+                self.rng ^= self.rng >> 12;
+                self.rng ^= self.rng << 25;
+                self.rng ^= self.rng >> 27;
+                let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
+                let span = max - min;
+                let v = if span == u64::MAX {
+                    r
+                } else {
+                    min + r % (span + 1)
+                };
+                v.to_string()
+            }
+        }
+    }
+
+    /// Warn once per name about `$NAME` references left unexpanded.
+    fn warn_undefined(&mut self, fc: &FileCtx, line: &Line) {
+        let t = &line.text;
+        let mut i = 0;
+        while let Some(off) = t[i..].iter().position(|&c| c == b'$') {
+            let j = i + off;
+            i = j + 1;
+            let Some(r) = parse_ref(t, j) else { continue };
+            let name = String::from_utf8_lossy(&t[r.name.clone()]).into_owned();
+            let msg = match self.defs.get(&name) {
+                None => format!("parameter '${name}' is not defined; left as written"),
+                Some(d) if d.multiline => format!(
+                    "multi-line parameter '${name}' can only be used at the end of a line; \
+                     left as written"
+                ),
+                Some(_) => format!("parameter '${name}' does not take arguments; left as written"),
+            };
+            if self.warned_undefined.insert(name) {
+                self.warning(fc, line.pos[j], msg);
+            }
+        }
+    }
+
+    /// Spend `n` lines of the generated-line budget.
+    fn spend(&mut self, fc: &FileCtx, p: Pos, n: u128) -> bool {
+        if self.budget_exhausted {
+            return false;
+        }
+        let left = self.opts.max_generated_lines.saturating_sub(self.generated) as u128;
+        if n > left {
+            self.budget_exhausted = true;
+            self.error(
+                fc,
+                p,
+                format!(
+                    "~SEQ/~LST expansion would generate more than {} lines; expansion stopped",
+                    self.opts.max_generated_lines
+                ),
+            );
+            return false;
+        }
+        self.generated += n as usize;
+        true
+    }
+
+    /// `~SEQ(var, end)`, `~SEQ(var, start, end)`, `~SEQ(var, start, step, end)`
+    /// (and `~SEQx` for hex values) followed by text to repeat, with `$var`
+    /// set to each value in turn (keepalived `add_seq`).
+    fn expand_seq(&mut self, fc: &FileCtx, line: &Line, gen_depth: u32) {
+        let t = &line.text;
+        let n = t.len();
+        let invalid = |this: &mut Self, at: usize, why: &str| {
+            this.error(fc, line.pos_at(at), format!("invalid ~SEQ: {why}"));
+        };
+        let mut p = 4;
+        let hex = t.get(4) == Some(&b'x');
+        if hex {
+            p += 1;
+        }
+        p = skip_blanks(t, p);
+        if t.get(p) != Some(&b'(') {
+            return invalid(self, p, "expected '(' after ~SEQ");
+        }
+        p = skip_blanks(t, p + 1);
+        let var_start = p;
+        while p < n && !matches!(t[p], b' ' | b'\t' | b',' | b')') {
+            p += 1;
+        }
+        let var = var_start..p;
+        p = skip_blanks(t, p);
+        if var.is_empty() {
+            return invalid(self, var_start, "expected a variable name");
+        }
+        if p >= n || t[p] != b',' {
+            return invalid(self, p, "expected ',' and numbers after the variable name");
+        }
+        let params_start = skip_blanks(t, p + 1);
+        let Some(close) = t[params_start..].iter().position(|&c| c == b')') else {
+            return invalid(self, n, "missing ')'");
+        };
+        let close = params_start + close;
+        // keepalived expands parameters inside the ~SEQ arguments.
+        let mut params = line.slice(params_start, close + 1);
+        let mut ml = Vec::new();
+        for _ in 0..MAX_PASSES {
+            if !params.text.contains(&b'$')
+                || !self.replace_params(fc.dir.as_deref(), &mut params, &mut ml)
+            {
+                break;
+            }
+        }
+        if !ml.is_empty() {
+            return invalid(
+                self,
+                params_start,
+                "a multi-line parameter cannot be used here",
+            );
+        }
+        let q = &params.text;
+        let at = |i: usize| params_start + i.min(close - params_start);
+        let (one, mut i) = strtol(q, 0);
+        i = skip_blanks(q, i);
+        let (start, step, end);
+        if q.get(i) == Some(&b')') {
+            end = one;
+            step = if end < 1 { -1 } else { 1 };
+            start = if end < 0 { -1 } else { 1 };
+        } else {
+            if q.get(i) != Some(&b',') {
+                return invalid(self, at(i), "expected ',' or ')' after a number");
+            }
+            let (two, j) = strtol(q, i + 1);
+            i = skip_blanks(q, j);
+            if q.get(i) == Some(&b')') {
+                start = one;
+                end = two;
+                step = if start <= end { 1 } else { -1 };
+            } else {
+                if q.get(i) != Some(&b',') {
+                    return invalid(self, at(i), "expected ',' or ')' after a number");
+                }
+                let (three, j) = strtol(q, i + 1);
+                i = skip_blanks(q, j);
+                if q.get(i) != Some(&b')') {
+                    return invalid(self, at(i), "expected ')' after the third number");
+                }
+                start = one;
+                step = two;
+                end = three;
+                if step == 0 || (start < end && step < 0) || (start > end && step > 0) {
+                    return invalid(
+                        self,
+                        params_start,
+                        &format!("step {step} never gets from {start} to {end}"),
+                    );
+                }
+            }
+        }
+        if hex && (start < 0 || end < 0) {
+            return invalid(self, params_start, "~SEQx only takes numbers >= 0");
+        }
+        let count = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
+        if !self.spend(fc, line.pos_at(0), count.max(0) as u128) {
+            return;
+        }
+        let body_start = skip_blanks(t, close + 1);
+        let body = line.slice(body_start, n);
+        let var = String::from_utf8_lossy(&t[var]).into_owned();
+        let mut v = start;
+        loop {
+            let text = if hex {
+                format!("{:x}", v as u64)
+            } else {
+                v.to_string()
+            };
+            self.set_text_def(&var, text);
+            let mut l = body.clone();
+            if !l.is_empty() {
+                self.handle_line(fc, &mut l, false, gen_depth + 1);
+            }
+            match v.checked_add(step) {
+                Some(next) if (step > 0 && next <= end) || (step < 0 && next >= end) => v = next,
+                _ => break,
+            }
+        }
+    }
+
+    fn set_text_def(&mut self, name: &str, value: String) {
+        self.defs.insert(
+            name.to_owned(),
+            Def {
+                value: DefValue::Text(value),
+                multiline: false,
+                max_params: 0,
+            },
+        );
+    }
+
+    /// `~LST(var, v1, v2, ...)` or `~LST({a, b}, {1, 2}, {3, 4})` followed
+    /// by text to repeat for each value (set) (keepalived `add_lst`).
+    fn expand_lst(&mut self, fc: &FileCtx, line: &Line, gen_depth: u32) {
+        let t = &line.text;
+        let n = t.len();
+        let invalid = |this: &mut Self, at: usize, why: &str| {
+            this.error(fc, line.pos_at(at), format!("invalid ~LST: {why}"));
+        };
+        let at = |i: usize| t.get(i).copied().unwrap_or(0);
+        let mut p = skip_blanks(t, 4);
+        if at(p) != b'(' {
+            return invalid(self, p, "expected '(' after ~LST");
+        }
+        p = skip_blanks(t, p + 1);
+        let mut end_char = b',';
+        if at(p) == b'{' {
+            end_char = b'}';
+            p = skip_blanks(t, p + 1);
+        }
+        let mut vars: Vec<String> = Vec::new();
+        loop {
+            let s = p;
+            while p < n && !matches!(t[p], b' ' | b'\t' | b',' | b'}') {
+                p += 1;
+            }
+            if s == p {
+                return invalid(self, s, "expected a variable name");
+            }
+            vars.push(String::from_utf8_lossy(&t[s..p]).into_owned());
+            p = skip_blanks(t, p);
+            if at(p) == end_char {
+                break;
+            }
+            if at(p) != b',' {
+                return invalid(self, p, "expected ',' between variable names");
+            }
+            p = skip_blanks(t, p + 1);
+        }
+        if at(p) == b'}' {
+            p = skip_blanks(t, p + 1);
+        }
+        if at(p) != b',' {
+            return invalid(self, p, "expected ',' and values after the variable names");
+        }
+        p = skip_blanks(t, p + 1);
+        let mut sets: Vec<Vec<String>> = Vec::new();
+        loop {
+            let mut end_char = b',';
+            if at(p) == b'{' {
+                end_char = b'}';
+                p = skip_blanks(t, p + 1);
+            }
+            let mut values = Vec::new();
+            loop {
+                let s = p;
+                while p < n && !matches!(t[p], b' ' | b'\t' | b',' | b'}' | b')') {
+                    p += 1;
+                }
+                values.push(String::from_utf8_lossy(&t[s..p]).into_owned());
+                p = skip_blanks(t, p);
+                if at(p) == end_char || (at(p) == b')' && end_char == b',') {
+                    break;
+                }
+                if at(p) != b',' {
+                    return invalid(self, p, "expected ',' between values");
+                }
+                p = skip_blanks(t, p + 1);
+                if values.len() >= vars.len() {
+                    return invalid(self, p, "more values than variables");
+                }
+            }
+            // Missing values are empty.
+            values.resize(vars.len(), String::new());
+            sets.push(values);
+            if at(p) == b'}' && end_char == b'}' {
+                p = skip_blanks(t, p + 1);
+            }
+            if at(p) == b')' {
+                break;
+            }
+            if at(p) != b',' {
+                return invalid(self, p, "expected ',' or ')' after a value");
+            }
+            p = skip_blanks(t, p + 1);
+        }
+        if !self.spend(fc, line.pos_at(0), sets.len() as u128) {
+            return;
+        }
+        let body_start = skip_blanks(t, p + 1);
+        let body = line.slice(body_start.min(n), n);
+        for set in sets {
+            for (var, value) in vars.iter().zip(set) {
+                self.set_text_def(var, value);
+            }
+            let mut l = body.clone();
+            if !l.is_empty() {
+                self.handle_line(fc, &mut l, false, gen_depth + 1);
+            }
+        }
+    }
+
+    /// Split the finished line at braces and into words, handling an
+    /// `include` at the start of any piece.
+    fn emit_line(&mut self, fc: &FileCtx, line: &Line) {
+        let t = &line.text;
+        let n = t.len();
+        let mut s = 0;
+        loop {
+            while s < n && is_space(t[s]) {
+                s += 1;
+            }
+            if s >= n {
+                break;
+            }
+            if let Some((kind, path_start)) = is_include(&t[s..]) {
+                self.tree.barrier();
+                self.include(fc, line, s, s + path_start, kind);
+                return;
+            }
+            match t[s] {
+                b'{' => {
+                    self.tree.open(fc.loc(line.pos[s]), &mut self.diags);
+                    s += 1;
+                    continue;
+                }
+                b'}' => {
+                    self.tree.close(fc.loc(line.pos[s]), &mut self.diags);
+                    s += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let e = find_brace(t, s);
+            let mut keyword: Option<Arg> = None;
+            let mut args = Vec::new();
+            tokenize(
+                &t[s..e],
+                |i| fc.loc(line.pos[s + i]),
+                |a| {
+                    if keyword.is_none() {
+                        keyword = Some(a);
+                    } else {
+                        args.push(a);
+                    }
+                },
+            );
+            if let Some(k) = keyword {
+                self.tree.statement(Node {
+                    keyword: k.text,
+                    loc: k.loc,
+                    args,
+                    children: None,
+                });
+            }
+            s = e;
+        }
+    }
+
+    fn include(
+        &mut self,
+        fc: &FileCtx,
+        line: &Line,
+        at: usize,
+        path_start: usize,
+        kind: IncludeKind,
+    ) {
+        let t = &line.text;
+        let p = line.pos[at];
+        let mut s = skip_blanks(t, path_start.min(t.len()));
+        let mut e = t.len();
+        while e > s && is_space(t[e - 1]) {
+            e -= 1;
+        }
+        if e >= s + 2 && t[s] == b'"' && t[e - 1] == b'"' {
+            s += 1;
+            e -= 1;
+        }
+        let pattern = String::from_utf8_lossy(&t[s..e]).into_owned();
+        if pattern.is_empty() {
+            self.error(fc, p, "'include' needs a file name or pattern");
+            return;
+        }
+        let mut patterns = Vec::new();
+        expand_braces(&pattern, &mut patterns);
+        for pat in patterns {
+            let full = match (&fc.dir, Path::new(&pat).is_absolute()) {
+                (Some(dir), false) => {
+                    format!("{}/{}", glob::Pattern::escape(&dir.to_string_lossy()), pat)
+                }
+                _ => pat.clone(),
+            };
+            if has_wildcard(&pat) {
+                let opts = glob::MatchOptions {
+                    case_sensitive: true,
+                    require_literal_separator: true,
+                    require_literal_leading_dot: true,
+                };
+                let paths = match glob::glob_with(&full, opts) {
+                    Ok(paths) => paths,
+                    Err(e) => {
+                        self.error(fc, p, format!("bad include pattern '{pat}': {e}"));
+                        continue;
+                    }
+                };
+                let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+                matched.sort();
+                if matched.is_empty() {
+                    let msg = format!("no file matches include pattern '{pat}'");
+                    if kind.wildcard_error {
+                        self.error(fc, p, msg);
+                    } else {
+                        self.warning(fc, p, msg);
+                    }
+                }
+                for m in matched {
+                    self.include_file(fc, p, &m, kind);
+                }
+            } else {
+                let path = match &fc.dir {
+                    Some(dir) if !Path::new(&pat).is_absolute() => dir.join(&pat),
+                    _ => PathBuf::from(&pat),
+                };
+                if std::fs::metadata(&path).is_err() && std::fs::symlink_metadata(&path).is_err() {
+                    self.error(
+                        fc,
+                        p,
+                        format!("included file '{}' does not exist", path.display()),
+                    );
+                    continue;
+                }
+                self.include_file(fc, p, &path, kind);
+            }
+        }
+    }
+
+    fn include_file(&mut self, fc: &FileCtx, p: Pos, path: &Path, kind: IncludeKind) {
+        let skip = |this: &mut Self, msg: String| {
+            if kind.read_error {
+                this.error(fc, p, msg);
+            } else {
+                this.warning(fc, p, msg);
+            }
+        };
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.error(
+                    fc,
+                    p,
+                    format!("cannot read included file '{}': {e}", path.display()),
+                );
+                return;
+            }
+        };
+        if meta.is_dir() {
+            return skip(
+                self,
+                format!("'{}' is a directory; not included", path.display()),
+            );
+        }
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if !meta.is_file() || meta.permissions().mode() & 0o111 != 0 {
+                return skip(
+                    self,
+                    format!(
+                        "'{}' is not a regular non-executable file; keepalived skips it, \
+                         so it is not included",
+                        path.display()
+                    ),
+                );
+            }
+        }
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Some(i) = self.include_stack.iter().position(|(c, _)| *c == canonical) {
+            let chain: Vec<String> = self.include_stack[i..]
+                .iter()
+                .map(|(_, shown)| shown.display().to_string())
+                .chain(std::iter::once(path.display().to_string()))
+                .collect();
+            self.error(
+                fc,
+                p,
+                format!("include cycle: {}", chain.join(" includes ")),
+            );
+            return;
+        }
+        if fc.depth + 1 > self.opts.max_include_depth {
+            self.error(
+                fc,
+                p,
+                format!(
+                    "includes nested more than {} deep; '{}' not included",
+                    self.opts.max_include_depth,
+                    path.display()
+                ),
+            );
+            return;
+        }
+        let text = match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                self.error(
+                    fc,
+                    p,
+                    format!("cannot read included file '{}': {e}", path.display()),
+                );
+                return;
+            }
+        };
+        let shown: Arc<Path> = Arc::from(path);
+        self.add_source(&shown, &text);
+        self.include_stack.push((canonical, shown.clone()));
+        let child = FileCtx {
+            path: shown,
+            dir: path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(Path::to_path_buf),
+            depth: fc.depth + 1,
+        };
+        self.run_file(&child, &text);
+        self.include_stack.pop();
+    }
+}
+
+/// Index of the first `{` or `}` outside quotes at or after `s`, or the end.
+fn find_brace(t: &[u8], s: usize) -> usize {
+    let mut quote = false;
+    let mut i = s;
+    while i < t.len() {
+        match t[i] {
+            b'\\' => i += 1,
+            b'"' => quote = !quote,
+            b'{' | b'}' if !quote => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    t.len()
+}
+
+/// keepalived's default config id: the host name up to the first '.'.
+fn short_hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let short = name.trim().split('.').next()?.to_owned();
+    (!short.is_empty()).then_some(short)
+}
