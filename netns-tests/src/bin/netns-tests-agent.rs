@@ -1,0 +1,76 @@
+//! Helper processes run inside namespaces by the harness:
+//! `echo` (UDP responder on a node), `probe` (1 ms prober in the client),
+//! `capture` (VRRP advert capture in the switch).
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use netns_tests::agent;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "netns-tests helper: echo responder, prober, advert capture")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Answer probes with this node's name.
+    Echo {
+        #[arg(long, default_value_t = 7)]
+        port: u16,
+        #[arg(long)]
+        name: String,
+    },
+    /// Probe a target every interval and write one JSON line per probe.
+    Probe {
+        #[arg(long)]
+        target: IpAddr,
+        #[arg(long, default_value_t = 7)]
+        port: u16,
+        #[arg(long, default_value_t = 1000)]
+        interval_us: u64,
+        #[arg(long)]
+        duration_ms: u64,
+        /// Keep listening this long after the last probe.
+        #[arg(long, default_value_t = 300)]
+        grace_ms: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Record VRRP adverts entering the switch until SIGTERM.
+    Capture {
+        #[arg(long)]
+        out: PathBuf,
+        /// Interfaces to ignore (the bridge device itself).
+        #[arg(long)]
+        exclude_if: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Echo { port, name } => agent::echo(port, &name).context("echo"),
+        Cmd::Probe {
+            target,
+            port,
+            interval_us,
+            duration_ms,
+            grace_ms,
+            out,
+        } => {
+            let records = agent::probe(&agent::ProbeParams {
+                target,
+                port,
+                interval_us,
+                duration_ms,
+                grace_ms,
+            })
+            .context("probe")?;
+            agent::write_records(&out, &records).context("write probe records")
+        }
+        Cmd::Capture { out, exclude_if } => agent::capture(&out, &exclude_if).context("capture"),
+    }
+}

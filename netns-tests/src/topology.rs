@@ -1,0 +1,1086 @@
+//! The virtual LAN: one switch namespace with a Linux bridge, N node
+//! namespaces and one client namespace, each joined to the bridge by a veth
+//! pair; plus the processes running inside them.
+//!
+//! ```text
+//!   n1 (eth0 192.0.2.11, 2001:db8::11) ──veth── p1 ┐
+//!   n2 (eth0 192.0.2.12, 2001:db8::12) ──veth── p2 ├─ br0  (switch ns)
+//!   ...                                            │
+//!   client (eth0 192.0.2.100, 2001:db8::100) ─veth─ pc ┘
+//! ```
+//!
+//! Everything is named `<prefix><pid>c<k>-<role>` so parallel tests and
+//! parallel runs never collide, and [`cleanup_stale`] can tell leftovers of
+//! dead runs from live ones. Set-up uses `ip` commands (allowed in test
+//! set-up code by DESIGN.md rule 4).
+
+use crate::clock::mono_us;
+use crate::config::KeepalivedConf;
+use crate::daemon::{Daemon, DaemonFiles};
+use crate::registry;
+use crate::wire::{self, Advert, ProbeRecord};
+use crate::{Error, Result};
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A node by its 1-based number (`Node(1)` is `n1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Node(pub usize);
+
+/// How to build a topology.
+#[derive(Debug, Clone)]
+pub struct TopologyOptions {
+    /// Name prefix of every namespace (`nt` by default).
+    pub prefix: String,
+    pub nodes: usize,
+    /// The `netns-tests-agent` binary; found next to the running executable
+    /// (or `$NETNS_TESTS_AGENT`) when `None`.
+    pub agent: Option<PathBuf>,
+    /// Keep the log directory even when nothing failed.
+    pub keep_logs: bool,
+    /// Parent of the per-topology log directory.
+    pub log_root: PathBuf,
+}
+
+impl Default for TopologyOptions {
+    fn default() -> Self {
+        TopologyOptions {
+            prefix: DEFAULT_PREFIX.to_string(),
+            nodes: 2,
+            agent: None,
+            keep_logs: false,
+            log_root: std::env::temp_dir().join("netns-tests"),
+        }
+    }
+}
+
+/// Namespace prefix used unless the options say otherwise.
+pub const DEFAULT_PREFIX: &str = "nt";
+/// The bridge device in the switch namespace.
+pub const BRIDGE: &str = "br0";
+/// UDP port of the echo responders.
+pub const ECHO_PORT: u16 = 7;
+
+/// Addresses and names of one node.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// `n1`, `n2`, ...: what the echo responder answers with.
+    pub name: String,
+    pub ns: String,
+    /// The node's bridge port in the switch namespace.
+    pub port: String,
+    pub ipv4: Ipv4Addr,
+    pub ipv6: Ipv6Addr,
+    /// Source of the node's IPv6 adverts (RFC 5798 §5.1.2.1).
+    pub link_local: Option<Ipv6Addr>,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// The client namespace.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ns: String,
+    pub port: String,
+    pub ipv4: Ipv4Addr,
+    pub ipv6: Ipv6Addr,
+}
+
+struct Proc {
+    label: String,
+    child: Child,
+    pgid: i32,
+}
+
+struct DaemonState {
+    kind: Daemon,
+    pid: i32,
+    files: DaemonFiles,
+}
+
+#[derive(Default)]
+struct Inner {
+    procs: Vec<Proc>,
+    daemons: HashMap<usize, DaemonState>,
+    echoes: HashMap<usize, i32>,
+    generation: u32,
+    labels: HashMap<String, u32>,
+}
+
+/// A running advert capture (see [`Topology::start_capture`]).
+#[derive(Debug)]
+pub struct Capture {
+    pub pid: i32,
+    pub path: PathBuf,
+}
+
+/// A running prober (see [`Topology::start_probe`]).
+#[derive(Debug)]
+pub struct ProbeRun {
+    pub pid: i32,
+    pub path: PathBuf,
+    pub duration_ms: u64,
+}
+
+/// A live topology; dropping it kills its processes and deletes its
+/// namespaces.
+pub struct Topology {
+    id: String,
+    switch_ns: String,
+    nodes: Vec<NodeInfo>,
+    client: ClientInfo,
+    dir: PathBuf,
+    agent: PathBuf,
+    namespaces: Mutex<Vec<String>>,
+    inner: Mutex<Inner>,
+    keep_logs: AtomicBool,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl Topology {
+    /// `nodes` node namespaces plus switch and client, default options.
+    pub fn new(nodes: usize) -> Result<Topology> {
+        Topology::with_options(TopologyOptions {
+            nodes,
+            ..TopologyOptions::default()
+        })
+    }
+
+    pub fn with_options(opts: TopologyOptions) -> Result<Topology> {
+        if opts.nodes == 0 || opts.nodes > 80 {
+            return Err(Error::Invalid(format!("{} nodes (1..=80)", opts.nodes)));
+        }
+        let agent = match &opts.agent {
+            Some(p) => p.clone(),
+            None => find_agent()?,
+        };
+        let k = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}{}c{}", opts.prefix, std::process::id(), k);
+        let dir = opts.log_root.join(&id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        let nodes = (1..=opts.nodes)
+            .map(|i| NodeInfo {
+                name: format!("n{i}"),
+                ns: format!("{id}-n{i}"),
+                port: format!("p{i}"),
+                ipv4: Ipv4Addr::new(192, 0, 2, 10 + i as u8),
+                ipv6: format!("2001:db8::{}", 10 + i)
+                    .parse()
+                    .unwrap_or(Ipv6Addr::UNSPECIFIED),
+                link_local: None,
+                mac: None,
+            })
+            .collect();
+        registry::register(&id);
+        let mut t = Topology {
+            switch_ns: format!("{id}-sw"),
+            client: ClientInfo {
+                ns: format!("{id}-cl"),
+                port: "pc".into(),
+                ipv4: Ipv4Addr::new(192, 0, 2, 100),
+                ipv6: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100),
+            },
+            id,
+            nodes,
+            dir,
+            agent,
+            namespaces: Mutex::new(Vec::new()),
+            inner: Mutex::new(Inner::default()),
+            keep_logs: AtomicBool::new(opts.keep_logs),
+        };
+        // On error `t` is dropped here, which removes whatever was built.
+        t.build()?;
+        Ok(t)
+    }
+
+    fn add_ns(&self, ns: &str) -> Result<()> {
+        run("ip", ["netns", "add", ns])?;
+        lock(&self.namespaces).push(ns.to_string());
+        registry::add_namespace(&self.id, ns);
+        // Addresses must be usable at once: no duplicate address detection
+        // (set on "default" before the veth arrives so eth0 inherits it).
+        self.exec(
+            ns,
+            [
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+            ],
+        )?;
+        self.ip(ns, ["link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    fn build(&mut self) -> Result<()> {
+        let sw = self.switch_ns.clone();
+        self.add_ns(&sw)?;
+        // Without snooping the bridge floods VRRP multicast (224.0.0.18,
+        // ff02::12) to every port, as a plain switch would.
+        self.ip(
+            &sw,
+            [
+                "link",
+                "add",
+                BRIDGE,
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ],
+        )?;
+        self.ip(&sw, ["link", "set", BRIDGE, "up"])?;
+        let mut ends: Vec<(String, String, String, String)> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.ns.clone(),
+                    n.port.clone(),
+                    format!("{}/24", n.ipv4),
+                    format!("{}/64", n.ipv6),
+                )
+            })
+            .collect();
+        ends.push((
+            self.client.ns.clone(),
+            self.client.port.clone(),
+            format!("{}/24", self.client.ipv4),
+            format!("{}/64", self.client.ipv6),
+        ));
+        for (ns, port, v4, v6) in &ends {
+            self.add_ns(ns)?;
+            run(
+                "ip",
+                [
+                    "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port,
+                    "netns", &sw,
+                ],
+            )?;
+            self.ip(&sw, ["link", "set", port, "master", BRIDGE, "up"])?;
+            self.ip(ns, ["addr", "add", v4, "dev", "eth0"])?;
+            self.ip(ns, ["addr", "add", v6, "dev", "eth0", "nodad"])?;
+            self.ip(ns, ["link", "set", "eth0", "up"])?;
+        }
+        for i in 0..self.nodes.len() {
+            let (mac, ll) = link_info(&self.nodes[i].ns)?;
+            self.nodes[i].mac = mac;
+            self.nodes[i].link_local = ll;
+        }
+        Ok(())
+    }
+
+    // ----- names and addresses -------------------------------------------
+
+    /// `<prefix><pid>c<k>`: the common part of all names.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The log directory (daemon configs, process output, records).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn switch_ns(&self) -> &str {
+        &self.switch_ns
+    }
+
+    pub fn client(&self) -> &ClientInfo {
+        &self.client
+    }
+
+    pub fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Panics on an unknown node: that is a bug in the calling test.
+    pub fn node(&self, node: Node) -> &NodeInfo {
+        match node.0.checked_sub(1).and_then(|i| self.nodes.get(i)) {
+            Some(n) => n,
+            None => panic!("no node {} in a {}-node topology", node.0, self.nodes.len()),
+        }
+    }
+
+    /// Namespaces this topology created (and will delete).
+    pub fn namespaces(&self) -> Vec<String> {
+        lock(&self.namespaces).clone()
+    }
+
+    /// The node that owns `addr` as its own or link-local address.
+    pub fn node_of_addr(&self, addr: IpAddr) -> Option<Node> {
+        self.nodes
+            .iter()
+            .position(|n| match addr {
+                IpAddr::V4(a) => a == n.ipv4,
+                IpAddr::V6(a) => a == n.ipv6 || Some(a) == n.link_local,
+            })
+            .map(|i| Node(i + 1))
+    }
+
+    /// Keep the log directory when this topology is dropped.
+    pub fn keep_logs(&self) {
+        self.keep_logs.store(true, Ordering::Relaxed);
+    }
+
+    // ----- commands --------------------------------------------------------
+
+    /// `ip -n NS args...`; returns stdout.
+    pub fn ip<I, S>(&self, ns: &str, args: I) -> Result<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all: Vec<OsString> = vec!["-n".into(), ns.into()];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        run("ip", all)
+    }
+
+    /// `ip netns exec NS args...`, waits; returns stdout.
+    pub fn exec<I, S>(&self, ns: &str, args: I) -> Result<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all: Vec<OsString> = vec!["netns".into(), "exec".into(), ns.into()];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        run("ip", all)
+    }
+
+    /// Starts `program args...` inside `ns` in its own process group, output
+    /// to `<dir>/<label>.log`; returns its pid. The process is tracked and
+    /// killed on drop.
+    pub fn spawn(&self, ns: &str, label: &str, program: &Path, args: &[OsString]) -> Result<i32> {
+        let mut inner = lock(&self.inner);
+        let n = inner.labels.entry(label.to_string()).or_insert(0);
+        *n += 1;
+        let label = if *n == 1 {
+            label.to_string()
+        } else {
+            format!("{label}-{n}")
+        };
+        let log = self.dir.join(format!("{label}.log"));
+        let out = std::fs::File::create(&log)
+            .map_err(|e| Error::io(format!("create {}", log.display()), e))?;
+        let err = out.try_clone().map_err(|e| Error::io("dup log file", e))?;
+        // `ip netns exec` enters the namespace and execs the program, so the
+        // pid we get is the program's own; process_group(0) lets us signal
+        // the program together with any children it forks.
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Error::io(format!("spawn {} in {ns}", program.display()), e))?;
+        let pid = i32::try_from(child.id()).map_err(|_| Error::Invalid("pid overflow".into()))?;
+        registry::add_pgid(&self.id, pid);
+        inner.procs.push(Proc {
+            label,
+            child,
+            pgid: pid,
+        });
+        Ok(pid)
+    }
+
+    /// Sends `sig` to the process group of a tracked process.
+    pub fn signal_group(&self, pid: i32, sig: Signal) -> Result<()> {
+        signal::killpg(Pid::from_raw(pid), sig)
+            .map_err(|e| Error::sys(format!("killpg {pid} {sig}"), e))
+    }
+
+    /// Sends `sig` to one process.
+    pub fn signal(&self, pid: i32, sig: Signal) -> Result<()> {
+        signal::kill(Pid::from_raw(pid), sig)
+            .map_err(|e| Error::sys(format!("kill {pid} {sig}"), e))
+    }
+
+    /// Exit status of a tracked process if it has exited (reaps it).
+    pub fn exit_status(&self, pid: i32) -> Option<std::process::ExitStatus> {
+        let mut inner = lock(&self.inner);
+        let p = inner.procs.iter_mut().find(|p| p.pgid == pid)?;
+        p.child.try_wait().ok().flatten()
+    }
+
+    /// Waits until a tracked process exits; `None` on timeout.
+    pub fn wait_exit(&self, pid: i32, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.exit_status(pid) {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// SIGTERM to the group, SIGKILL after `timeout`, reap, forget.
+    pub fn stop(&self, pid: i32, timeout: Duration) {
+        killpg_quiet(pid, Signal::SIGTERM);
+        if self.wait_exit(pid, timeout).is_none() {
+            killpg_quiet(pid, Signal::SIGKILL);
+        }
+        self.forget(pid, true);
+    }
+
+    /// SIGKILL the group at once, reap, forget.
+    pub fn kill(&self, pid: i32) {
+        killpg_quiet(pid, Signal::SIGKILL);
+        self.forget(pid, true);
+    }
+
+    fn forget(&self, pid: i32, reap: bool) {
+        let mut inner = lock(&self.inner);
+        if let Some(i) = inner.procs.iter().position(|p| p.pgid == pid) {
+            let mut p = inner.procs.remove(i);
+            if reap {
+                // Children left in the group (keepalived's VRRP child) go too.
+                killpg_quiet(p.pgid, Signal::SIGKILL);
+                let _ = p.child.wait();
+            }
+        }
+        registry::remove_pgid(&self.id, pid);
+    }
+
+    /// Label (log file stem) of a tracked process.
+    pub fn label_of(&self, pid: i32) -> Option<String> {
+        lock(&self.inner)
+            .procs
+            .iter()
+            .find(|p| p.pgid == pid)
+            .map(|p| p.label.clone())
+    }
+
+    fn agent_cmd(&self, ns: &str, label: &str, args: &[&str]) -> Result<i32> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        self.spawn(ns, label, &self.agent.clone(), &args)
+    }
+
+    // ----- daemons ---------------------------------------------------------
+
+    /// Writes `conf` to the log directory and starts `daemon` on `node`
+    /// with it; returns the daemon's pid.
+    pub fn start(&self, node: Node, daemon: Daemon, conf: &KeepalivedConf) -> Result<i32> {
+        let binary = daemon.binary()?;
+        let name = self.node(node).name.clone();
+        let ns = self.node(node).ns.clone();
+        let gen = {
+            let mut inner = lock(&self.inner);
+            if inner.daemons.contains_key(&node.0) {
+                return Err(Error::Invalid(format!("{name} already runs a daemon")));
+            }
+            inner.generation += 1;
+            inner.generation
+        };
+        let stem = format!("{name}-{}-g{gen}", daemon.name());
+        let files = DaemonFiles {
+            config: self.dir.join(format!("{stem}.conf")),
+            pidfile: self.dir.join(format!("{stem}.pid")),
+            vrrp_pidfile: self.dir.join(format!("{stem}.vrrp.pid")),
+        };
+        std::fs::write(&files.config, conf.render())
+            .map_err(|e| Error::io(format!("write {}", files.config.display()), e))?;
+        let pid = self.spawn(&ns, &stem, &binary, &daemon.args(&files))?;
+        lock(&self.inner).daemons.insert(
+            node.0,
+            DaemonState {
+                kind: daemon,
+                pid,
+                files,
+            },
+        );
+        Ok(pid)
+    }
+
+    /// Pid of the daemon on `node`, if one was started and not stopped.
+    pub fn daemon_pid(&self, node: Node) -> Option<i32> {
+        lock(&self.inner).daemons.get(&node.0).map(|d| d.pid)
+    }
+
+    /// Kind of the daemon on `node`.
+    pub fn daemon_kind(&self, node: Node) -> Option<Daemon> {
+        lock(&self.inner).daemons.get(&node.0).map(|d| d.kind)
+    }
+
+    /// The config file the daemon on `node` was started with.
+    pub fn daemon_config(&self, node: Node) -> Option<PathBuf> {
+        lock(&self.inner)
+            .daemons
+            .get(&node.0)
+            .map(|d| d.files.config.clone())
+    }
+
+    fn take_daemon(&self, node: Node) -> Result<DaemonState> {
+        lock(&self.inner)
+            .daemons
+            .remove(&node.0)
+            .ok_or_else(|| Error::Invalid(format!("no daemon on n{}", node.0)))
+    }
+
+    /// Crash: SIGKILL to the daemon's whole process group (keepalived's
+    /// parent would otherwise respawn its VRRP child, or the child would get
+    /// a parent-death SIGTERM and resign gracefully).
+    pub fn kill_daemon(&self, node: Node) -> Result<()> {
+        let d = self.take_daemon(node)?;
+        self.signal_group(d.pid, Signal::SIGKILL)?;
+        self.forget(d.pid, true);
+        Ok(())
+    }
+
+    /// Graceful stop: SIGTERM to the daemon (it should resign with priority
+    /// 0, RFC 5798 §6.4.3), without waiting.
+    pub fn term_daemon(&self, node: Node) -> Result<i32> {
+        let d = self.take_daemon(node)?;
+        self.signal(d.pid, Signal::SIGTERM)?;
+        Ok(d.pid)
+    }
+
+    /// SIGTERM, wait up to `timeout` for exit (then SIGKILL).
+    pub fn stop_daemon(&self, node: Node, timeout: Duration) -> Result<()> {
+        let d = self.take_daemon(node)?;
+        let _ = self.signal(d.pid, Signal::SIGTERM);
+        if self.wait_exit(d.pid, timeout).is_none() {
+            killpg_quiet(d.pid, Signal::SIGKILL);
+        }
+        self.forget(d.pid, true);
+        Ok(())
+    }
+
+    /// Graceful stop, then start again with `conf` (e.g. a new priority).
+    pub fn restart(&self, node: Node, daemon: Daemon, conf: &KeepalivedConf) -> Result<i32> {
+        self.stop_daemon(node, Duration::from_secs(5))?;
+        self.start(node, daemon, conf)
+    }
+
+    /// Error if the daemon on `node` has exited.
+    pub fn check_daemon_alive(&self, node: Node) -> Result<()> {
+        let pid = self
+            .daemon_pid(node)
+            .ok_or_else(|| Error::Invalid(format!("no daemon on n{}", node.0)))?;
+        match self.exit_status(pid) {
+            None => Ok(()),
+            Some(status) => Err(Error::ProcessDied {
+                label: self.label_of(pid).unwrap_or_default(),
+                status: status.to_string(),
+                log_dir: self.dir.clone(),
+            }),
+        }
+    }
+
+    /// All pids in the daemon's process group (keepalived: parent + VRRP
+    /// child), for resource measurements.
+    pub fn daemon_pids(&self, node: Node) -> Vec<i32> {
+        self.daemon_pid(node)
+            .map(crate::resources::group_members)
+            .unwrap_or_default()
+    }
+
+    // ----- faults ----------------------------------------------------------
+
+    /// `ip link set eth0 down` inside the node.
+    pub fn link_down(&self, node: Node) -> Result<()> {
+        self.ip(&self.node(node).ns, ["link", "set", "eth0", "down"])
+            .map(drop)
+    }
+
+    pub fn link_up(&self, node: Node) -> Result<()> {
+        self.ip(&self.node(node).ns, ["link", "set", "eth0", "up"])
+            .map(drop)
+    }
+
+    /// Partition: the node's bridge port goes down in the switch; the node
+    /// itself sees its link stay up.
+    pub fn partition(&self, node: Node) -> Result<()> {
+        self.ip(
+            &self.switch_ns,
+            ["link", "set", &self.node(node).port, "down"],
+        )
+        .map(drop)
+    }
+
+    pub fn heal(&self, node: Node) -> Result<()> {
+        self.ip(
+            &self.switch_ns,
+            ["link", "set", &self.node(node).port, "up"],
+        )
+        .map(drop)
+    }
+
+    // ----- addresses ---------------------------------------------------------
+
+    /// Addresses on the node's eth0 (from `ip -j addr`).
+    pub fn addresses(&self, node: Node) -> Result<Vec<IpAddr>> {
+        let out = self.ip(&self.node(node).ns, ["-j", "addr", "show", "dev", "eth0"])?;
+        parse_addr_json(&out)
+    }
+
+    pub fn has_addr(&self, node: Node, addr: IpAddr) -> Result<bool> {
+        Ok(self.addresses(node)?.contains(&addr))
+    }
+
+    /// Nodes that currently hold `vip`.
+    pub fn holders(&self, vip: IpAddr) -> Result<Vec<Node>> {
+        let mut out = Vec::new();
+        for i in 1..=self.nodes.len() {
+            if self.has_addr(Node(i), vip)? {
+                out.push(Node(i));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits until `vip` is on `node` and on no other node, checking that
+    /// the daemons stay alive.
+    pub fn wait_for_sole_holder(&self, node: Node, vip: IpAddr, timeout: Duration) -> Result<()> {
+        self.wait_until(&format!("{vip} only on n{}", node.0), timeout, || {
+            for i in 1..=self.nodes.len() {
+                if self.daemon_pid(Node(i)).is_some() {
+                    self.check_daemon_alive(Node(i))?;
+                }
+            }
+            Ok(self.holders(vip)? == vec![node])
+        })
+    }
+
+    /// Polls `cond` every 20 ms until it is true or `timeout` passes.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut cond: impl FnMut() -> Result<bool>,
+    ) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            if cond()? {
+                return Ok(());
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::Timeout {
+                    what: what.to_string(),
+                    waited_ms: start.elapsed().as_millis() as u64,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    // ----- observation -------------------------------------------------------
+
+    /// Starts the UDP echo responder on `node` (port 7, answers with `nN`).
+    pub fn start_echo(&self, node: Node) -> Result<i32> {
+        let info = self.node(node).clone();
+        let pid = self.agent_cmd(
+            &info.ns,
+            &format!("{}-echo", info.name),
+            &[
+                "echo",
+                "--port",
+                &ECHO_PORT.to_string(),
+                "--name",
+                &info.name,
+            ],
+        )?;
+        lock(&self.inner).echoes.insert(node.0, pid);
+        Ok(pid)
+    }
+
+    pub fn start_echo_all(&self) -> Result<()> {
+        for i in 1..=self.nodes.len() {
+            self.start_echo(Node(i))?;
+        }
+        Ok(())
+    }
+
+    /// Kills the echo responder on `node` (the service dies with the node).
+    pub fn kill_echo(&self, node: Node) -> Result<()> {
+        let pid = lock(&self.inner)
+            .echoes
+            .remove(&node.0)
+            .ok_or_else(|| Error::Invalid(format!("no echo on n{}", node.0)))?;
+        self.kill(pid);
+        Ok(())
+    }
+
+    /// Starts the advert capture in the switch namespace and waits until its
+    /// record file exists (so no advert after this call is missed).
+    pub fn start_capture(&self) -> Result<Capture> {
+        let k = lock(&self.inner).labels.len();
+        let path = self.dir.join(format!("adverts-{k}.jsonl"));
+        let p = path.to_string_lossy().to_string();
+        let pid = self.agent_cmd(
+            &self.switch_ns,
+            "capture",
+            &["capture", "--out", &p, "--exclude-if", BRIDGE],
+        )?;
+        self.wait_until("capture to start", Duration::from_secs(5), || {
+            if let Some(status) = self.exit_status(pid) {
+                return Err(Error::ProcessDied {
+                    label: "capture".into(),
+                    status: status.to_string(),
+                    log_dir: self.dir.clone(),
+                });
+            }
+            Ok(path.exists())
+        })?;
+        Ok(Capture { pid, path })
+    }
+
+    /// Adverts captured so far, with `node` filled in.
+    pub fn adverts(&self, cap: &Capture) -> Result<Vec<Advert>> {
+        let text = match std::fs::read_to_string(&cap.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(format!("read {}", cap.path.display()), e)),
+        };
+        let mut adverts: Vec<Advert> = wire::read_json_lines(&text, "advert capture")?;
+        for a in &mut adverts {
+            a.node = self.node_of_addr(a.src).map(|n| self.node(n).name.clone());
+        }
+        Ok(adverts)
+    }
+
+    /// Stops the capture and returns everything it saw.
+    pub fn stop_capture(&self, cap: Capture) -> Result<Vec<Advert>> {
+        self.stop(cap.pid, Duration::from_secs(2));
+        self.adverts(&cap)
+    }
+
+    /// Starts the prober in the client namespace: one datagram to
+    /// `target:7` every `interval_us` for `duration_ms`.
+    pub fn start_probe(
+        &self,
+        target: IpAddr,
+        interval_us: u64,
+        duration_ms: u64,
+    ) -> Result<ProbeRun> {
+        let k = lock(&self.inner).labels.len();
+        let path = self.dir.join(format!("probe-{k}.jsonl"));
+        let p = path.to_string_lossy().to_string();
+        let pid = self.agent_cmd(
+            &self.client.ns.clone(),
+            "probe",
+            &[
+                "probe",
+                "--target",
+                &target.to_string(),
+                "--port",
+                &ECHO_PORT.to_string(),
+                "--interval-us",
+                &interval_us.to_string(),
+                "--duration-ms",
+                &duration_ms.to_string(),
+                "--out",
+                &p,
+            ],
+        )?;
+        Ok(ProbeRun {
+            pid,
+            path,
+            duration_ms,
+        })
+    }
+
+    /// Waits for the prober to finish and returns its records.
+    pub fn finish_probe(&self, run: ProbeRun) -> Result<Vec<ProbeRecord>> {
+        let timeout = Duration::from_millis(run.duration_ms + 10_000);
+        let status = self.wait_exit(run.pid, timeout);
+        let label = self.label_of(run.pid).unwrap_or_default();
+        self.forget(run.pid, true);
+        match status {
+            Some(s) if s.success() => {}
+            Some(s) => {
+                return Err(Error::ProcessDied {
+                    label,
+                    status: s.to_string(),
+                    log_dir: self.dir.clone(),
+                })
+            }
+            None => {
+                return Err(Error::Timeout {
+                    what: "prober to finish".into(),
+                    waited_ms: timeout.as_millis() as u64,
+                })
+            }
+        }
+        let text = std::fs::read_to_string(&run.path)
+            .map_err(|e| Error::io(format!("read {}", run.path.display()), e))?;
+        wire::read_json_lines(&text, "probe records")
+    }
+
+    /// Probes `target` for `duration_ms` at 1 ms and returns the records.
+    pub fn probe(&self, target: IpAddr, duration_ms: u64) -> Result<Vec<ProbeRecord>> {
+        let run = self.start_probe(target, 1000, duration_ms)?;
+        self.finish_probe(run)
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        let mut procs = std::mem::take(&mut lock(&self.inner).procs);
+        for p in &procs {
+            killpg_quiet(p.pgid, Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline
+            && procs
+                .iter_mut()
+                .any(|p| matches!(p.child.try_wait(), Ok(None)))
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for p in &mut procs {
+            killpg_quiet(p.pgid, Signal::SIGKILL);
+            let _ = p.child.wait();
+        }
+        let namespaces = std::mem::take(&mut *lock(&self.namespaces));
+        for ns in namespaces.iter().rev() {
+            kill_ns_pids(ns);
+            delete_ns(ns);
+        }
+        registry::unregister(&self.id);
+        if std::thread::panicking() || self.keep_logs.load(Ordering::Relaxed) {
+            eprintln!(
+                "netns-tests: logs of {} kept in {}",
+                self.id,
+                self.dir.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Runs a set-up command; stdout on success, stderr in the error.
+fn run<I, S>(program: &str, args: I) -> Result<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<OsString> = args
+        .into_iter()
+        .map(|a| a.as_ref().to_os_string())
+        .collect();
+    let command = format!(
+        "{program} {}",
+        args.iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = Command::new(program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::io(format!("run {command}"), e))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(Error::Command {
+            command,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// Parses `ip -j addr show` output into the list of local addresses.
+pub fn parse_addr_json(text: &str) -> Result<Vec<IpAddr>> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::parse("ip -j addr", e))?;
+    let mut out = Vec::new();
+    for link in v.as_array().into_iter().flatten() {
+        for info in link
+            .get("addr_info")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(a) = info.get("local").and_then(|l| l.as_str()) {
+                out.push(a.parse().map_err(|e| Error::parse("address", e))?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// MAC and IPv6 link-local address of eth0 in `ns`.
+fn link_info(ns: &str) -> Result<(Option<[u8; 6]>, Option<Ipv6Addr>)> {
+    let out = run("ip", ["-n", ns, "-j", "addr", "show", "dev", "eth0"])?;
+    let v: serde_json::Value =
+        serde_json::from_str(&out).map_err(|e| Error::parse("ip -j addr", e))?;
+    let link = v.get(0);
+    let mac = link
+        .and_then(|l| l.get("address"))
+        .and_then(|a| a.as_str())
+        .and_then(parse_mac);
+    let ll = parse_addr_json(&out)?.into_iter().find_map(|a| match a {
+        IpAddr::V6(a) if a.segments()[0] == 0xfe80 => Some(a),
+        _ => None,
+    });
+    Ok((mac, ll))
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let bytes: Vec<u8> = s
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16))
+        .collect::<std::result::Result<_, _>>()
+        .ok()?;
+    bytes.try_into().ok()
+}
+
+/// `killpg`, ignoring "no such process".
+pub(crate) fn killpg_quiet(pgid: i32, sig: Signal) {
+    if pgid > 1 {
+        let _ = signal::killpg(Pid::from_raw(pgid), sig);
+    }
+}
+
+/// SIGKILLs every process still inside `ns` (e.g. a child that left our
+/// process group) and waits briefly for them to go.
+pub(crate) fn kill_ns_pids(ns: &str) {
+    for _ in 0..50 {
+        let pids: Vec<i32> = run("ip", ["netns", "pids", ns])
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if pids.is_empty() {
+            return;
+        }
+        for pid in pids {
+            if pid > 1 && pid != std::process::id() as i32 {
+                let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub(crate) fn delete_ns(ns: &str) {
+    if let Err(e) = run("ip", ["netns", "del", ns]) {
+        eprintln!("netns-tests: cannot delete namespace {ns}: {e}");
+    }
+}
+
+/// Removes namespaces named `<prefix><pid>c<k>-*` whose `<pid>` no longer
+/// runs (left by a killed earlier run), killing anything still inside.
+/// Returns the names removed.
+pub fn cleanup_stale(prefix: &str) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    let entries = match std::fs::read_dir("/run/netns") {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(Error::io("read /run/netns", e)),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = owner_pid(&name, prefix) else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue; // its run is still alive
+        }
+        kill_ns_pids(&name);
+        delete_ns(&name);
+        removed.push(name);
+    }
+    Ok(removed)
+}
+
+/// The pid encoded in `<prefix><pid>c<k>-<role>`, if `name` has that shape.
+pub fn owner_pid(name: &str, prefix: &str) -> Option<u32> {
+    let rest = name.strip_prefix(prefix)?;
+    let (pid, rest) = rest.split_once('c')?;
+    let (k, role) = rest.split_once('-')?;
+    if pid.is_empty() || role.is_empty() || k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// `$NETNS_TESTS_AGENT`, else `netns-tests-agent` next to the running
+/// executable or one directory up (test binaries live in `target/*/deps`).
+pub fn find_agent() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("NETNS_TESTS_AGENT") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::io("current_exe", e))?;
+    let mut candidates = Vec::new();
+    if let Some(dir) = exe.parent() {
+        candidates.push(dir.join("netns-tests-agent"));
+        if let Some(up) = dir.parent() {
+            candidates.push(up.join("netns-tests-agent"));
+        }
+    }
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        Error::BinaryNotFound(
+            "netns-tests-agent (cargo build -p netns-tests, or set NETNS_TESTS_AGENT)".into(),
+        )
+    })
+}
+
+/// Monotonic µs now; re-exported for drill code that timestamps faults.
+pub fn now_us() -> u64 {
+    mono_us()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn owner_pid_parses_only_our_shape() {
+        assert_eq!(owner_pid("nt123c4-n1", "nt"), Some(123));
+        assert_eq!(owner_pid("nt123c4-sw", "nt"), Some(123));
+        assert_eq!(owner_pid("nt123c-n1", "nt"), None);
+        assert_eq!(owner_pid("nt123x4-n1", "nt"), None);
+        assert_eq!(owner_pid("other", "nt"), None);
+        assert_eq!(owner_pid("ntabcc4-n1", "nt"), None);
+    }
+
+    #[test]
+    fn parses_ip_json() {
+        let j = r#"[{"ifname":"eth0","address":"2a:bb:00:00:00:01","addr_info":[{"family":"inet","local":"192.0.2.11","prefixlen":24},{"family":"inet6","local":"fe80::1","prefixlen":64}]}]"#;
+        let a = parse_addr_json(j).unwrap();
+        assert_eq!(
+            a,
+            vec![
+                "192.0.2.11".parse::<IpAddr>().unwrap(),
+                "fe80::1".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            parse_mac("2a:bb:00:00:00:01"),
+            Some([0x2a, 0xbb, 0, 0, 0, 1])
+        );
+    }
+}
