@@ -1,0 +1,519 @@
+//! Links and addresses through rtnetlink.
+//!
+//! Requests are built by plain functions ([`add_message`], [`del_message`])
+//! apart from their execution, so what we ask the kernel is unit-tested
+//! without privileges. Execution keeps the kernel's errno: "already there"
+//! on add and "not there" on delete are no-ops reported as `Ok(false)`, so a
+//! daemon that restarts, or a master that re-enters the state, can replay
+//! its address set without special cases.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::channel::mpsc::UnboundedReceiver;
+use futures::{Stream, StreamExt, TryStreamExt};
+use nix::errno::Errno;
+use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, CacheInfo,
+};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
+use rtnetlink::{Handle, MulticastGroup};
+use tokio::task::JoinHandle;
+
+use super::{Family, NetError};
+
+/// One address of an interface: the address, its prefix length and its
+/// label (IPv4 only; `None` when the label is the interface name itself).
+pub type IfAddress = (IpAddr, u8, Option<String>);
+
+/// A link came up or went down (or was removed, reported as down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkEvent {
+    pub ifindex: u32,
+    /// Administratively up and running (`IFF_UP | IFF_RUNNING`), the test
+    /// keepalived applies to tracked interfaces.
+    pub up: bool,
+}
+
+/// Aborts the rtnetlink connection task when its owner goes away.
+#[derive(Debug)]
+struct ConnTask(JoinHandle<()>);
+
+impl Drop for ConnTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A route-netlink connection for link and address queries and changes.
+///
+/// The netlink socket lives in the network namespace of the thread that
+/// calls [`Netlink::new`]; its connection runs as a task on the current
+/// tokio runtime and stops when this value is dropped.
+#[derive(Debug)]
+pub struct Netlink {
+    handle: Handle,
+    _conn: ConnTask,
+}
+
+/// Maps an rtnetlink error to ours, keeping the errno.
+fn nl_err(op: &'static str, e: rtnetlink::Error) -> NetError {
+    match e {
+        rtnetlink::Error::NetlinkError(msg) => NetError::Netlink {
+            op,
+            errno: Errno::from_raw(msg.raw_code().abs()),
+        },
+        other => NetError::NetlinkProtocol {
+            op,
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn link_up(msg: &LinkMessage) -> bool {
+    msg.header
+        .flags
+        .contains(LinkFlags::Up | LinkFlags::Running)
+}
+
+/// The local address carried by an address message: `IFA_LOCAL` when
+/// present (on point-to-point links `IFA_ADDRESS` is the peer), otherwise
+/// `IFA_ADDRESS`.
+fn message_address(msg: &AddressMessage) -> Option<IpAddr> {
+    let mut address = None;
+    for attr in &msg.attributes {
+        match attr {
+            AddressAttribute::Local(a) => return Some(*a),
+            AddressAttribute::Address(a) => address = Some(*a),
+            _ => {}
+        }
+    }
+    address
+}
+
+fn message_flags(msg: &AddressMessage) -> AddressFlags {
+    msg.attributes
+        .iter()
+        .find_map(|a| match a {
+            AddressAttribute::Flags(f) => Some(*f),
+            _ => None,
+        })
+        .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(msg.header.flags.bits())))
+}
+
+fn message_label(msg: &AddressMessage) -> Option<String> {
+    msg.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Label(l) => Some(l.clone()),
+        _ => None,
+    })
+}
+
+fn is_ipv6_link_local(a: &Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// Builds the `RTM_NEWADDR` message that adds a virtual IP.
+///
+/// IPv4: `IFA_LOCAL` = `IFA_ADDRESS` = the VIP, no broadcast (keepalived
+/// sets one only when configured), the label if given. IPv6: `IFA_F_NODAD`
+/// so the address is usable at once and can never end up "dadfailed" during
+/// a transient split brain (VRRP is its own duplicate detection; keepalived
+/// does the same), and a /128 VIP gets a preferred lifetime of 0 (deprecated,
+/// RFC 4862 §5.5.4) so that local connections do not pick it as source, as
+/// keepalived does. Labels are IPv4-only in the kernel and ignored for IPv6.
+pub fn add_message(
+    ifindex: u32,
+    addr: IpAddr,
+    prefix_len: u8,
+    label: Option<&str>,
+) -> AddressMessage {
+    let mut msg = AddressMessage::default();
+    msg.header.index = ifindex;
+    msg.header.prefix_len = prefix_len;
+    match addr {
+        IpAddr::V4(_) => {
+            msg.header.family = AddressFamily::Inet;
+            msg.attributes.push(AddressAttribute::Local(addr));
+            msg.attributes.push(AddressAttribute::Address(addr));
+            if let Some(label) = label {
+                msg.attributes
+                    .push(AddressAttribute::Label(label.to_owned()));
+            }
+        }
+        IpAddr::V6(_) => {
+            msg.header.family = AddressFamily::Inet6;
+            msg.header.flags = AddressHeaderFlags::Nodad;
+            msg.attributes.push(AddressAttribute::Local(addr));
+            msg.attributes.push(AddressAttribute::Address(addr));
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            if prefix_len == 128 {
+                let mut lifetimes = CacheInfo::default();
+                lifetimes.ifa_preferred = 0;
+                lifetimes.ifa_valid = u32::MAX;
+                msg.attributes.push(AddressAttribute::CacheInfo(lifetimes));
+            }
+        }
+    }
+    msg
+}
+
+/// Builds the `RTM_DELADDR` message that removes a virtual IP.
+pub fn del_message(ifindex: u32, addr: IpAddr, prefix_len: u8) -> AddressMessage {
+    let mut msg = AddressMessage::default();
+    msg.header.index = ifindex;
+    msg.header.prefix_len = prefix_len;
+    msg.header.family = match addr {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    msg.attributes.push(AddressAttribute::Local(addr));
+    msg.attributes.push(AddressAttribute::Address(addr));
+    msg
+}
+
+impl Netlink {
+    /// Opens a route-netlink socket in the current thread's network
+    /// namespace and spawns its connection on the current tokio runtime.
+    pub fn new() -> Result<Self, NetError> {
+        let (conn, handle, _unsolicited) =
+            rtnetlink::new_connection().map_err(|e| NetError::Netlink {
+                op: "socket",
+                errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })?;
+        let task = tokio::spawn(conn);
+        Ok(Netlink {
+            handle,
+            _conn: ConnTask(task),
+        })
+    }
+
+    async fn link_by_index(&self, ifindex: u32) -> Result<LinkMessage, NetError> {
+        let mut links = self.handle.link().get().match_index(ifindex).execute();
+        match links.try_next().await {
+            Ok(Some(msg)) => Ok(msg),
+            Ok(None) => Err(NetError::NoSuchLink(ifindex)),
+            Err(e) => match nl_err("get link", e) {
+                NetError::Netlink {
+                    errno: Errno::ENODEV,
+                    ..
+                } => Err(NetError::NoSuchLink(ifindex)),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The index of the interface called `name`.
+    pub async fn link_index(&self, name: &str) -> Result<u32, NetError> {
+        let mut links = self.handle.link().get().match_name(name).execute();
+        match links.try_next().await {
+            Ok(Some(msg)) => Ok(msg.header.index),
+            Ok(None) => Err(NetError::NoSuchInterface(name.to_owned())),
+            Err(e) => match nl_err("get link", e) {
+                NetError::Netlink {
+                    errno: Errno::ENODEV,
+                    ..
+                } => Err(NetError::NoSuchInterface(name.to_owned())),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The interface's MAC address. Fails with [`NetError::NoSuchLink`] for
+    /// a link without a 6-byte hardware address.
+    pub async fn link_mac(&self, ifindex: u32) -> Result<[u8; 6], NetError> {
+        let msg = self.link_by_index(ifindex).await?;
+        msg.attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::Address(mac) => <[u8; 6]>::try_from(mac.as_slice()).ok(),
+                _ => None,
+            })
+            .ok_or(NetError::NoSuchLink(ifindex))
+    }
+
+    /// Whether the interface is up and running (`IFF_UP | IFF_RUNNING`).
+    pub async fn link_is_up(&self, ifindex: u32) -> Result<bool, NetError> {
+        Ok(link_up(&self.link_by_index(ifindex).await?))
+    }
+
+    async fn dump_addresses(&self, ifindex: u32) -> Result<Vec<AddressMessage>, NetError> {
+        self.handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| nl_err("get addresses", e))
+    }
+
+    /// The address VRRP adverts are sent from when no source is configured:
+    /// IPv4, the interface's first primary (non-secondary) address; IPv6, its
+    /// link-local address (RFC 5798 §5.1.2.1), preferring one that has
+    /// finished duplicate address detection.
+    pub async fn primary_address(
+        &self,
+        ifindex: u32,
+        family: Family,
+    ) -> Result<Option<IpAddr>, NetError> {
+        let msgs = self.dump_addresses(ifindex).await?;
+        Ok(select_primary(&msgs, family))
+    }
+
+    /// All addresses of the interface, in the kernel's order (for IPv4,
+    /// primary addresses come before their secondaries).
+    pub async fn list_addresses(&self, ifindex: u32) -> Result<Vec<IfAddress>, NetError> {
+        let msgs = self.dump_addresses(ifindex).await?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| {
+                let addr = message_address(m)?;
+                Some((addr, m.header.prefix_len, message_label(m)))
+            })
+            .collect())
+    }
+
+    /// Adds `addr/prefix_len` to the interface. `Ok(true)` when added,
+    /// `Ok(false)` when it was already there (EEXIST).
+    pub async fn add_address(
+        &self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+        label: Option<&str>,
+    ) -> Result<bool, NetError> {
+        let mut req = self.handle.address().add(ifindex, addr, prefix_len);
+        *req.message_mut() = add_message(ifindex, addr, prefix_len, label);
+        match req.execute().await.map_err(|e| nl_err("add address", e)) {
+            Ok(()) => Ok(true),
+            Err(NetError::Netlink {
+                errno: Errno::EEXIST,
+                ..
+            }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes `addr/prefix_len` from the interface. `Ok(true)` when
+    /// removed, `Ok(false)` when it was not there (EADDRNOTAVAIL, ENOENT).
+    pub async fn del_address(
+        &self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+    ) -> Result<bool, NetError> {
+        let req = self
+            .handle
+            .address()
+            .del(del_message(ifindex, addr, prefix_len));
+        match req.execute().await.map_err(|e| nl_err("delete address", e)) {
+            Ok(()) => Ok(true),
+            Err(NetError::Netlink {
+                errno: Errno::EADDRNOTAVAIL | Errno::ENOENT,
+                ..
+            }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Subscribes to link changes (`RTMGRP_LINK`). Each `RTM_NEWLINK`
+    /// yields the link's current up/running state (the kernel sends one for
+    /// many kinds of change, so consumers should act on transitions only);
+    /// `RTM_DELLINK` yields `up: false`. Uses its own netlink socket, in the
+    /// caller's network namespace; the subscription ends when the stream is
+    /// dropped.
+    pub fn link_events() -> Result<LinkEvents, NetError> {
+        let (conn, _handle, messages) =
+            rtnetlink::new_multicast_connection(&[MulticastGroup::Link]).map_err(|e| {
+                NetError::Netlink {
+                    op: "subscribe to link events",
+                    errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                }
+            })?;
+        let task = tokio::spawn(conn);
+        Ok(LinkEvents {
+            messages,
+            _conn: ConnTask(task),
+        })
+    }
+}
+
+type NlMessages = UnboundedReceiver<(
+    NetlinkMessage<RouteNetlinkMessage>,
+    rtnetlink::sys::SocketAddr,
+)>;
+
+/// The stream returned by [`Netlink::link_events`].
+#[derive(Debug)]
+pub struct LinkEvents {
+    messages: NlMessages,
+    _conn: ConnTask,
+}
+
+impl Stream for LinkEvents {
+    type Item = LinkEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<LinkEvent>> {
+        loop {
+            match self.messages.poll_next_unpin(cx) {
+                Poll::Ready(Some((msg, _))) => {
+                    let event = match msg.payload {
+                        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
+                            LinkEvent {
+                                ifindex: l.header.index,
+                                up: link_up(&l),
+                            }
+                        }
+                        NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) => {
+                            LinkEvent {
+                                ifindex: l.header.index,
+                                up: false,
+                            }
+                        }
+                        _ => continue,
+                    };
+                    return Poll::Ready(Some(event));
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// Picks the advert source address among an interface's addresses.
+fn select_primary(msgs: &[AddressMessage], family: Family) -> Option<IpAddr> {
+    match family {
+        Family::V4 => msgs
+            .iter()
+            .filter(|m| m.header.family == AddressFamily::Inet)
+            .filter(|m| !message_flags(m).contains(AddressFlags::Secondary))
+            .find_map(|m| match message_address(m) {
+                Some(IpAddr::V4(a)) if a != Ipv4Addr::UNSPECIFIED => Some(IpAddr::V4(a)),
+                _ => None,
+            }),
+        Family::V6 => {
+            let link_locals: Vec<(Ipv6Addr, AddressFlags)> = msgs
+                .iter()
+                .filter(|m| m.header.family == AddressFamily::Inet6)
+                .filter_map(|m| match message_address(m) {
+                    Some(IpAddr::V6(a)) if is_ipv6_link_local(&a) => Some((a, message_flags(m))),
+                    _ => None,
+                })
+                .collect();
+            let unusable = AddressFlags::Tentative | AddressFlags::Dadfailed;
+            link_locals
+                .iter()
+                .find(|(_, f)| !f.intersects(unusable))
+                .or_else(|| link_locals.first())
+                .map(|(a, _)| IpAddr::V6(*a))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(a: [u8; 4]) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(a))
+    }
+
+    #[test]
+    fn ipv4_add_message_has_local_address_and_label_but_no_broadcast() {
+        let m = add_message(7, v4([192, 0, 2, 10]), 32, Some("veth0:vip"));
+        assert_eq!(m.header.index, 7);
+        assert_eq!(m.header.prefix_len, 32);
+        assert_eq!(m.header.family, AddressFamily::Inet);
+        assert!(m.header.flags.is_empty());
+        assert_eq!(
+            m.attributes,
+            vec![
+                AddressAttribute::Local(v4([192, 0, 2, 10])),
+                AddressAttribute::Address(v4([192, 0, 2, 10])),
+                AddressAttribute::Label("veth0:vip".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn ipv6_add_message_is_nodad_and_deprecated_for_a_128() {
+        let vip: IpAddr = "2001:db8::100".parse().unwrap();
+        let m = add_message(3, vip, 128, Some("ignored"));
+        assert_eq!(m.header.family, AddressFamily::Inet6);
+        assert_eq!(m.header.flags, AddressHeaderFlags::Nodad);
+        assert!(m
+            .attributes
+            .contains(&AddressAttribute::Flags(AddressFlags::Nodad)));
+        assert!(m.attributes.iter().any(|a| matches!(
+            a,
+            AddressAttribute::CacheInfo(CacheInfo {
+                ifa_preferred: 0,
+                ifa_valid: u32::MAX,
+                ..
+            })
+        )));
+        assert!(!m
+            .attributes
+            .iter()
+            .any(|a| matches!(a, AddressAttribute::Label(_))));
+
+        let m64 = add_message(3, vip, 64, None);
+        assert!(!m64
+            .attributes
+            .iter()
+            .any(|a| matches!(a, AddressAttribute::CacheInfo(_))));
+    }
+
+    #[test]
+    fn del_message_names_the_address_and_prefix() {
+        let m = del_message(9, v4([192, 0, 2, 10]), 24);
+        assert_eq!(m.header.index, 9);
+        assert_eq!(m.header.prefix_len, 24);
+        assert_eq!(m.header.family, AddressFamily::Inet);
+        assert!(m
+            .attributes
+            .contains(&AddressAttribute::Local(v4([192, 0, 2, 10]))));
+    }
+
+    fn dumped(addr: IpAddr, prefix: u8, flags: AddressFlags) -> AddressMessage {
+        let mut m = del_message(1, addr, prefix);
+        m.header.flags = AddressHeaderFlags::from_bits_retain(flags.bits() as u8);
+        m.attributes.push(AddressAttribute::Flags(flags));
+        m
+    }
+
+    #[test]
+    fn primary_v4_skips_secondaries() {
+        let msgs = vec![
+            dumped(v4([192, 0, 2, 50]), 24, AddressFlags::Secondary),
+            dumped(v4([192, 0, 2, 1]), 24, AddressFlags::Permanent),
+            dumped("2001:db8::1".parse().unwrap(), 64, AddressFlags::Permanent),
+        ];
+        assert_eq!(select_primary(&msgs, Family::V4), Some(v4([192, 0, 2, 1])));
+    }
+
+    #[test]
+    fn primary_v6_is_the_usable_link_local() {
+        let msgs = vec![
+            dumped("2001:db8::1".parse().unwrap(), 64, AddressFlags::Permanent),
+            dumped("fe80::1".parse().unwrap(), 64, AddressFlags::Tentative),
+            dumped("fe80::2".parse().unwrap(), 64, AddressFlags::Permanent),
+        ];
+        assert_eq!(
+            select_primary(&msgs, Family::V6),
+            Some("fe80::2".parse().unwrap())
+        );
+        // Only a tentative one: still better than nothing.
+        assert_eq!(
+            select_primary(&msgs[..2], Family::V6),
+            Some("fe80::1".parse().unwrap())
+        );
+        assert_eq!(select_primary(&msgs[..1], Family::V6), None);
+        assert_eq!(select_primary(&msgs[..1], Family::V4), None);
+    }
+}
