@@ -14,7 +14,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -22,10 +22,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use vrrpd::net::{Announcer, Family, LinkEvent, NetError, Netlink, VrrpSocket};
 
 const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
 const WRONG_MAC: &str = "02:00:00:00:00:ee";
+const GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+const GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 const A4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const A6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
@@ -230,6 +233,10 @@ fn addresses_and_links_through_netlink() {
             Err(NetError::NoSuchInterface(_))
         ));
         assert_eq!(nl.link_mac(idx).await.unwrap(), MAC_A);
+        assert!(matches!(
+            nl.link_mac(9999).await,
+            Err(NetError::NoSuchLink(9999))
+        ));
         assert!(nl.link_is_up(idx).await.unwrap());
         assert_eq!(
             nl.primary_address(idx, Family::V4).await.unwrap(),
@@ -365,13 +372,22 @@ fn link_events_report_down_and_up() {
     topo.ip(&topo.a, &["link", "set", "va", "up"]);
     from_body.recv_timeout(HANG_GUARD).unwrap();
     to_body.send("next").unwrap();
+    // The body only returns once it has seen va's down event, then its up
+    // event, in that order; a missing event makes it time out and fail.
     let seen = join(body);
-    // Every event seen was about a link of this namespace.
-    assert!(seen.iter().all(|e| e.ifindex != 0), "{seen:?}");
+    assert!(seen.len() >= 2, "{seen:?}");
 }
 
 /// Opens a VRRP socket on vb, then lets side A send, then returns what vb
 /// received (one packet per expected count).
+/// A plain raw protocol-112 socket on va, without any of VrrpSocket's
+/// settings, to send packets a conforming speaker would not.
+fn raw_sender(domain: Domain) -> Socket {
+    let s = Socket::new(domain, Type::RAW, Some(Protocol::from(112))).unwrap();
+    s.bind_device(Some(b"va")).unwrap();
+    s
+}
+
 fn exchange(
     topo: &Topo,
     family: Family,
@@ -426,6 +442,16 @@ fn vrrp_ipv4_multicast_unicast_and_source() {
                     sock.send_to(IpAddr::V6(B6), &[1]).await,
                     Err(NetError::FamilyMismatch { .. })
                 ));
+                // A sender that does not set TTL 255: the receiver must see
+                // the TTL the packet really had (RFC 5798 §7.1 check).
+                let plain = raw_sender(Domain::IPV4);
+                plain.set_multicast_ttl_v4(7).unwrap();
+                plain
+                    .send_to(
+                        &[0x31, 7, 100, 9],
+                        &SockAddr::from(SocketAddr::new(IpAddr::V4(GROUP4), 0)),
+                    )
+                    .unwrap();
                 sock.set_source(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)))
                     .unwrap();
                 sock.send_to(IpAddr::V4(B4), &[0x31, 7, 100, 3])
@@ -433,7 +459,7 @@ fn vrrp_ipv4_multicast_unicast_and_source() {
                     .unwrap();
             })
         },
-        3,
+        4,
     );
     let (r, payload) = &got[0];
     assert_eq!(payload, &[0x31, 7, 100, 1, 0, 1, 0xaa, 0xbb]);
@@ -445,6 +471,9 @@ fn vrrp_ipv4_multicast_unicast_and_source() {
     assert_eq!(payload, &[0x31, 7, 100, 2]);
     assert_eq!((r.src, r.dst, r.ttl), (IpAddr::V4(A4), IpAddr::V4(B4), 255));
     let (r, payload) = &got[2];
+    assert_eq!(payload, &[0x31, 7, 100, 9]);
+    assert_eq!((r.dst, r.ttl), (IpAddr::V4(GROUP4), 7));
+    let (r, payload) = &got[3];
     assert_eq!(payload, &[0x31, 7, 100, 3]);
     assert_eq!(r.src, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)));
     assert_eq!((r.dst, r.ttl), (IpAddr::V4(B4), 255));
@@ -470,9 +499,16 @@ fn vrrp_ipv6_multicast_and_unicast() {
                 sock.send_to(IpAddr::V6(B6), &[0x31, 9, 100, 2])
                     .await
                     .unwrap();
+                let plain = raw_sender(Domain::IPV6);
+                plain.set_multicast_hops_v6(7).unwrap();
+                let idx = nix::net::if_::if_nametoindex("va").unwrap();
+                let group = SocketAddr::V6(SocketAddrV6::new(GROUP6, 0, 0, idx));
+                plain
+                    .send_to(&[0x31, 9, 100, 9], &SockAddr::from(group))
+                    .unwrap();
             })
         },
-        2,
+        3,
     );
     let (r, payload) = &got[0];
     assert_eq!(payload, &[0x31, 9, 100, 1, 0, 1, 0x12, 0x34]);
@@ -484,6 +520,9 @@ fn vrrp_ipv6_multicast_and_unicast() {
     assert_eq!(payload, &[0x31, 9, 100, 2]);
     assert_eq!((r.src, r.dst, r.ttl), (IpAddr::V6(A6), IpAddr::V6(B6), 255));
     assert_eq!(r.ifindex, idx_b);
+    let (r, payload) = &got[2];
+    assert_eq!(payload, &[0x31, 9, 100, 9]);
+    assert_eq!((r.dst, r.ttl), (IpAddr::V6(GROUP6), 7));
 }
 
 /// Polls the neighbour table of `ns` until the entry for `ip` has `mac`;
@@ -509,7 +548,7 @@ fn garp_and_na_update_the_peer_neighbour_cache() {
     // The peer already has entries for the VIPs, pointing at another MAC:
     // Linux only updates existing entries from unsolicited announcements,
     // which is exactly the failover case (RFC 5227 §2.4, RFC 4861 §7.2.5).
-    for vip in ["192.0.2.100", "2001:db8::100"] {
+    for vip in ["192.0.2.100", "2001:db8::100", "2001:db8::101"] {
         topo.ip(
             &topo.b,
             &[
@@ -554,4 +593,27 @@ fn garp_and_na_update_the_peer_neighbour_cache() {
         "NA did not update the ND cache: {v6}\npeer counters:\n{}",
         counters()
     );
+    // Forwarding is off on va: not announced as a router.
+    assert!(!v6.contains("router"), "{v6}");
+
+    // With forwarding on, the NA carries the Router flag (keepalived's
+    // behaviour) and the peer marks the entry as a router.
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &topo.a,
+        "sysctl",
+        "-qw",
+        "net.ipv6.conf.va.forwarding=1",
+    ]);
+    join(in_ns(&topo.a, || async {
+        let ann = Announcer::open("va").unwrap();
+        ann.unsolicited_na("2001:db8::101".parse().unwrap(), MAC_A)
+            .await
+            .unwrap();
+    }));
+    let v6r = wait_neigh(&topo, &topo.b, "2001:db8::101", mac_a);
+    assert!(v6r.contains(mac_a), "NA did not update the ND cache: {v6r}");
+    assert!(v6r.contains("router"), "no Router flag: {v6r}");
 }
