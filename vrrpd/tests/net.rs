@@ -29,6 +29,8 @@ const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
 const WRONG_MAC: &str = "02:00:00:00:00:ee";
 const GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 const GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// A second address of va, used as a configured source.
+const SRC4: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
 const A4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const A6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
@@ -400,6 +402,14 @@ fn exchange(
     let rx = in_ns(&topo.b, move || async move {
         let sock = VrrpSocket::open("vb", family).unwrap();
         assert_eq!(sock.ifname(), "vb");
+        assert_eq!(sock.family(), family);
+        // A configured source must not stop the socket receiving the group
+        // (as binding a raw socket would).
+        sock.set_source(match family {
+            Family::V4 => IpAddr::V4(B4),
+            Family::V6 => IpAddr::V6(B6),
+        })
+        .unwrap();
         ready_tx.send(()).unwrap();
         let mut got = Vec::new();
         let mut buf = [0u8; 1500];
@@ -424,7 +434,7 @@ fn vrrp_ipv4_multicast_unicast_and_source() {
         return;
     }
     let topo = Topo::new("4");
-    topo.ip(&topo.a, &["addr", "add", "192.0.2.10/32", "dev", "va"]);
+    topo.ip(&topo.a, &["addr", "add", "192.0.2.10/32", "dev", "va"]); // SRC4
     let idx_b = topo.ip(&topo.b, &["-o", "link", "show", "vb"]);
     let idx_b: u32 = idx_b.split(':').next().unwrap().trim().parse().unwrap();
     let got = exchange(
@@ -452,14 +462,36 @@ fn vrrp_ipv4_multicast_unicast_and_source() {
                         &SockAddr::from(SocketAddr::new(IpAddr::V4(GROUP4), 0)),
                     )
                     .unwrap();
-                sock.set_source(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)))
+                // A per-send source, for the group.
+                sock.send_from(Some(SRC4), IpAddr::V4(GROUP4), &[0x31, 7, 100, 4])
+                    .await
                     .unwrap();
+                // The kernel refuses a source that is not ours; the errno
+                // is kept
+                let foreign = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+                let err = sock
+                    .send_from(Some(foreign), IpAddr::V4(B4), &[0x31, 7, 100, 5])
+                    .await
+                    .unwrap_err();
+                // (EINVAL or ENETUNREACH, depending on the kernel's route
+                // lookup path); the next packet received proves it was not
+                // sent.
+                assert!(
+                    matches!(err.errno(), Some(Errno::EINVAL | Errno::ENETUNREACH)),
+                    "{err}"
+                );
+                assert!(matches!(
+                    sock.set_source(IpAddr::V6(A6)),
+                    Err(NetError::FamilyMismatch { .. })
+                ));
+                // The socket-wide source, for unicast.
+                sock.set_source(SRC4).unwrap();
                 sock.send_to(IpAddr::V4(B4), &[0x31, 7, 100, 3])
                     .await
                     .unwrap();
             })
         },
-        4,
+        5,
     );
     let (r, payload) = &got[0];
     assert_eq!(payload, &[0x31, 7, 100, 1, 0, 1, 0xaa, 0xbb]);
@@ -474,9 +506,11 @@ fn vrrp_ipv4_multicast_unicast_and_source() {
     assert_eq!(payload, &[0x31, 7, 100, 9]);
     assert_eq!((r.dst, r.ttl), (IpAddr::V4(GROUP4), 7));
     let (r, payload) = &got[3];
+    assert_eq!(payload, &[0x31, 7, 100, 4]);
+    assert_eq!((r.src, r.dst, r.ttl), (SRC4, IpAddr::V4(GROUP4), 255));
+    let (r, payload) = &got[4];
     assert_eq!(payload, &[0x31, 7, 100, 3]);
-    assert_eq!(r.src, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)));
-    assert_eq!((r.dst, r.ttl), (IpAddr::V4(B4), 255));
+    assert_eq!((r.src, r.dst, r.ttl), (SRC4, IpAddr::V4(B4), 255));
 }
 
 #[test]
@@ -499,6 +533,9 @@ fn vrrp_ipv6_multicast_and_unicast() {
                 sock.send_to(IpAddr::V6(B6), &[0x31, 9, 100, 2])
                     .await
                     .unwrap();
+                sock.send_from(Some(IpAddr::V6(A6)), IpAddr::V6(GROUP6), &[0x31, 9, 100, 4])
+                    .await
+                    .unwrap();
                 let plain = raw_sender(Domain::IPV6);
                 plain.set_multicast_hops_v6(7).unwrap();
                 let idx = nix::net::if_::if_nametoindex("va").unwrap();
@@ -508,7 +545,7 @@ fn vrrp_ipv6_multicast_and_unicast() {
                     .unwrap();
             })
         },
-        3,
+        4,
     );
     let (r, payload) = &got[0];
     assert_eq!(payload, &[0x31, 9, 100, 1, 0, 1, 0x12, 0x34]);
@@ -521,6 +558,12 @@ fn vrrp_ipv6_multicast_and_unicast() {
     assert_eq!((r.src, r.dst, r.ttl), (IpAddr::V6(A6), IpAddr::V6(B6), 255));
     assert_eq!(r.ifindex, idx_b);
     let (r, payload) = &got[2];
+    assert_eq!(payload, &[0x31, 9, 100, 4]);
+    assert_eq!(
+        (r.src, r.dst, r.ttl),
+        (IpAddr::V6(A6), IpAddr::V6(GROUP6), 255)
+    );
+    let (r, payload) = &got[3];
     assert_eq!(payload, &[0x31, 9, 100, 9]);
     assert_eq!((r.dst, r.ttl), (IpAddr::V6(GROUP6), 7));
 }

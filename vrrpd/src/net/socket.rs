@@ -13,12 +13,16 @@
 //! does; `IPV6_CHECKSUM` offload is deliberately not set, so the same bytes
 //! go out whatever the version.
 
-use std::io::{self, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
+use std::sync::Mutex;
 
-use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn6};
-use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockRef, Socket, Type};
+use nix::sys::socket::{
+    self as nixsock, sockopt, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn,
+    SockaddrIn6,
+};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
@@ -59,15 +63,14 @@ pub struct Received {
 /// A raw VRRP socket bound to one interface and one address family.
 ///
 /// The raw socket is held as a `tokio::net::UdpSocket`, used only as a
-/// readiness-driven datagram descriptor: every receive goes through
-/// `async_io` with our own `recv`/`recvmsg`, and `sendto` is the same system
-/// call for raw and UDP sockets (the port of the destination is ignored by
-/// raw IPv4 sockets and must be 0 for raw IPv6 ones, which it is). This
-/// avoids `AsyncFd::new`, deprecated as unsound, whose replacement is
-/// `unsafe`.
+/// readiness-driven descriptor: every receive and send goes through
+/// `async_io` with our own `recv` / `recvmsg` / `sendmsg` calls. This avoids
+/// `AsyncFd::new`, deprecated as unsound, whose replacement is `unsafe`.
 #[derive(Debug)]
 pub struct VrrpSocket {
     sock: UdpSocket,
+    /// Source for sends that do not name one (see `set_source`).
+    source: Mutex<Option<IpAddr>>,
     family: Family,
     ifname: String,
     ifindex: u32,
@@ -135,6 +138,7 @@ impl VrrpSocket {
         let sock = UdpSocket::from_std(sock.into()).map_err(io("register with tokio"))?;
         Ok(VrrpSocket {
             sock,
+            source: Mutex::new(None),
             family,
             ifname: ifname.to_owned(),
             ifindex,
@@ -186,38 +190,73 @@ impl VrrpSocket {
     }
 
     /// Sends `payload` to the VRRP group (224.0.0.18 or ff02::12) on this
-    /// interface.
+    /// interface, from the source set by [`VrrpSocket::set_source`] if any.
     pub async fn send_multicast(&self, payload: &[u8]) -> Result<(), NetError> {
-        let dst = match self.family {
-            Family::V4 => IpAddr::V4(VRRP_GROUP_V4),
-            Family::V6 => IpAddr::V6(VRRP_GROUP_V6),
-        };
-        self.send_to(dst, payload).await
+        self.send_from(self.source(), self.group(), payload).await
     }
 
-    /// Sends `payload` to one peer (keepalived's `unicast_peer`).
+    /// Sends `payload` to one peer (keepalived's `unicast_peer`), from the
+    /// source set by [`VrrpSocket::set_source`] if any.
     pub async fn send_to(&self, dst: IpAddr, payload: &[u8]) -> Result<(), NetError> {
-        let addr = self.sockaddr(dst)?;
-        match self.sock.send_to(payload, addr).await {
+        self.send_from(self.source(), dst, payload).await
+    }
+
+    /// Sends `payload` to `dst` (the group or a peer) from `src`, or from
+    /// the address the kernel picks when `src` is `None` (IPv4: the
+    /// interface's primary address; IPv6 to ff02::12: its link-local
+    /// address, RFC 5798 §5.1.2.1). For instances sharing this socket with
+    /// different configured sources.
+    ///
+    /// The source travels as `IP_PKTINFO` / `IPV6_PKTINFO` ancillary data
+    /// rather than through `bind()`: a bound raw socket only receives
+    /// packets addressed to the bound address, which would silence the
+    /// group. The kernel rejects a source that is not a local address
+    /// (EINVAL or ENETUNREACH), reported as [`NetError::Io`].
+    pub async fn send_from(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        payload: &[u8],
+    ) -> Result<(), NetError> {
+        let dst = self.sockaddr(dst)?;
+        if let Some(src) = src {
+            self.sockaddr(src)?;
+        }
+        let res = self
+            .sock
+            .async_io(Interest::WRITABLE, || {
+                send_with_source(&self.sock, self.ifindex, src, dst, payload)
+            })
+            .await;
+        match res {
             Ok(n) if n == payload.len() => Ok(()),
-            Ok(_) => Err(self.io_err("sendto")(io::Error::new(
+            Ok(_) => Err(self.io_err("sendmsg")(io::Error::new(
                 io::ErrorKind::WriteZero,
                 "short write on a raw socket",
             ))),
-            Err(e) => Err(self.io_err("sendto")(e)),
+            Err(e) => Err(self.io_err("sendmsg")(e)),
         }
     }
 
-    /// Binds the socket to `src` so that it becomes the source address of
-    /// every packet we send (keepalived's `unicast_src_ip` / `mcast_src_ip`).
-    /// Binding a raw socket also filters receives to packets whose
-    /// destination is `src`, the group being then unreachable: only use it
-    /// with unicast peers, as keepalived does.
+    /// Sets the source address of what [`VrrpSocket::send_multicast`] and
+    /// [`VrrpSocket::send_to`] send (keepalived's `unicast_src_ip` /
+    /// `mcast_src_ip`). Receiving is unaffected. Fails only on a family
+    /// mismatch; a non-local address is refused by the kernel at send time.
     pub fn set_source(&self, src: IpAddr) -> Result<(), NetError> {
-        let addr = SockAddr::from(self.sockaddr(src)?);
-        SockRef::from(&self.sock)
-            .bind(&addr)
-            .map_err(self.io_err("bind"))
+        self.sockaddr(src)?;
+        *self.source.lock().unwrap_or_else(|p| p.into_inner()) = Some(src);
+        Ok(())
+    }
+
+    fn source(&self) -> Option<IpAddr> {
+        *self.source.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn group(&self) -> IpAddr {
+        match self.family {
+            Family::V4 => IpAddr::V4(VRRP_GROUP_V4),
+            Family::V6 => IpAddr::V6(VRRP_GROUP_V6),
+        }
     }
 
     fn sockaddr(&self, ip: IpAddr) -> Result<SocketAddr, NetError> {
@@ -241,6 +280,64 @@ impl VrrpSocket {
             .map(|_| ())
             .map_err(self.io_err("poll"))
     }
+}
+
+/// One `sendmsg`, with the source as packet-info ancillary data when given.
+/// The destination port is 0: ignored by raw IPv4 sockets, and required
+/// (or equal to the protocol) by raw IPv6 ones.
+fn send_with_source(
+    sock: &UdpSocket,
+    ifindex: u32,
+    src: Option<IpAddr>,
+    dst: SocketAddr,
+    payload: &[u8],
+) -> io::Result<usize> {
+    let fd = sock.as_raw_fd();
+    let iov = [IoSlice::new(payload)];
+    let sent = match (dst, src) {
+        (SocketAddr::V4(dst), src) => {
+            let info = src.and_then(|s| match s {
+                IpAddr::V4(s) => Some(libc::in_pktinfo {
+                    ipi_ifindex: i32::try_from(ifindex).unwrap_or(0),
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from(s).to_be(),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                }),
+                IpAddr::V6(_) => None,
+            });
+            let cmsgs: Vec<ControlMessage<'_>> =
+                info.iter().map(ControlMessage::Ipv4PacketInfo).collect();
+            nixsock::sendmsg(
+                fd,
+                &iov,
+                &cmsgs,
+                MsgFlags::empty(),
+                Some(&SockaddrIn::from(dst)),
+            )
+        }
+        (SocketAddr::V6(dst), src) => {
+            let info = src.and_then(|s| match s {
+                IpAddr::V6(s) => Some(libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: s.octets(),
+                    },
+                    ipi6_ifindex: ifindex,
+                }),
+                IpAddr::V4(_) => None,
+            });
+            let cmsgs: Vec<ControlMessage<'_>> =
+                info.iter().map(ControlMessage::Ipv6PacketInfo).collect();
+            nixsock::sendmsg(
+                fd,
+                &iov,
+                &cmsgs,
+                MsgFlags::empty(),
+                Some(&SockaddrIn6::from(dst)),
+            )
+        }
+    };
+    sent.map_err(io::Error::from)
 }
 
 fn rx_with_index(mut rx: Received, bound: u32) -> Received {
