@@ -27,7 +27,8 @@ pub enum Scenario {
     Term,
     /// `ip link set eth0 down` inside n1.
     LinkDown,
-    /// n1's bridge port down in the switch: n1 sees nothing wrong.
+    /// The switch stops forwarding n1's port (bridge port state disabled);
+    /// n1 keeps carrier and sees nothing wrong, so it stays master alone.
     Partition,
     /// n2 (stopped beforehand) starts again with priority above n1's and
     /// preempts (RFC 5798 §6.4.2).
@@ -290,7 +291,7 @@ fn drill_body(topo: &Topology, p: &DrillParams) -> Result<DrillResult> {
         }
         Scenario::Partition => {
             topo.partition(Node(1))?;
-            "partition n1 (bridge port down)".to_string()
+            "partition n1 (bridge port disabled)".to_string()
         }
         Scenario::RestartHigherPrio => {
             let prio = p.priority(1).saturating_add(10);

@@ -113,6 +113,8 @@ struct Inner {
     echoes: HashMap<usize, i32>,
     generation: u32,
     labels: HashMap<String, u32>,
+    /// (node name, start µs, end µs) of partitions.
+    partitions: Vec<(String, u64, Option<u64>)>,
 }
 
 /// A running advert capture (see [`Topology::start_capture`]).
@@ -608,9 +610,51 @@ impl Topology {
             .map(drop)
     }
 
-    /// Partition: the node's bridge port goes down in the switch; the node
-    /// itself sees its link stay up.
+    /// Partition: the switch stops forwarding the node's port (bridge port
+    /// state "disabled") while the node's link keeps its carrier, so the
+    /// node sees nothing wrong and keeps acting as master. Adverts the
+    /// switch drops are left out of [`Topology::adverts`].
     pub fn partition(&self, node: Node) -> Result<()> {
+        self.port_state(node, "0")?;
+        let name = self.node(node).name.clone();
+        lock(&self.inner).partitions.push((name, mono_us(), None));
+        Ok(())
+    }
+
+    /// Ends a [`Topology::partition`] (port state back to "forwarding").
+    pub fn heal(&self, node: Node) -> Result<()> {
+        self.port_state(node, "3")?;
+        let name = self.node(node).name.clone();
+        let now = mono_us();
+        for p in lock(&self.inner).partitions.iter_mut() {
+            if p.0 == name && p.2.is_none() {
+                p.2 = Some(now);
+            }
+        }
+        Ok(())
+    }
+
+    fn port_state(&self, node: Node, state: &str) -> Result<()> {
+        let port = self.node(node).port.clone();
+        run(
+            "bridge",
+            [
+                "-n",
+                &self.switch_ns,
+                "link",
+                "set",
+                "dev",
+                &port,
+                "state",
+                state,
+            ],
+        )
+        .map(drop)
+    }
+
+    /// The node's bridge port link goes down: unlike [`Topology::partition`]
+    /// the node loses carrier on eth0.
+    pub fn port_down(&self, node: Node) -> Result<()> {
         self.ip(
             &self.switch_ns,
             ["link", "set", &self.node(node).port, "down"],
@@ -618,7 +662,7 @@ impl Topology {
         .map(drop)
     }
 
-    pub fn heal(&self, node: Node) -> Result<()> {
+    pub fn port_up(&self, node: Node) -> Result<()> {
         self.ip(
             &self.switch_ns,
             ["link", "set", &self.node(node).port, "up"],
@@ -756,6 +800,16 @@ impl Topology {
         for a in &mut adverts {
             a.node = self.node_of_addr(a.src).map(|n| self.node(n).name.clone());
         }
+        // The capture taps a port before the bridge decides to drop; what
+        // a partitioned node sends never reaches anyone.
+        let partitions = lock(&self.inner).partitions.clone();
+        adverts.retain(|a| {
+            !partitions.iter().any(|(name, start, end)| {
+                a.node.as_deref() == Some(name.as_str())
+                    && a.t_us >= *start
+                    && end.is_none_or(|e| a.t_us < e)
+            })
+        });
         Ok(adverts)
     }
 
