@@ -23,7 +23,7 @@ use futures::StreamExt;
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use vrrpd::net::{Announcer, Family, LinkEvent, NetError, Netlink, VrrpSocket};
+use vrrpd::net::{virtual_router_mac, Announcer, Family, LinkEvent, NetError, Netlink, VrrpSocket};
 
 const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
 const WRONG_MAC: &str = "02:00:00:00:00:ee";
@@ -659,4 +659,101 @@ fn garp_and_na_update_the_peer_neighbour_cache() {
     let v6r = wait_neigh(&topo, &topo.b, "2001:db8::101", mac_a);
     assert!(v6r.contains(mac_a), "NA did not update the ND cache: {v6r}");
     assert!(v6r.contains("router"), "no Router flag: {v6r}");
+}
+
+#[test]
+fn vmac_lifecycle_and_announcements_from_it() {
+    if !should_run("vmac_lifecycle_and_announcements_from_it") {
+        return;
+    }
+    let topo = Topo::new("m");
+    topo.ip(
+        &topo.b,
+        &[
+            "neigh",
+            "replace",
+            "192.0.2.107",
+            "dev",
+            "vb",
+            "lladdr",
+            WRONG_MAC,
+            "nud",
+            "stale",
+        ],
+    );
+    let (to_test, from_body) = mpsc::channel::<u32>();
+    let (to_body, from_test) = mpsc::channel::<()>();
+    let (rx_ready_tx, rx_ready) = mpsc::channel::<()>();
+    let rx = in_ns(&topo.b, move || async move {
+        let sock = VrrpSocket::open("vb", Family::V4).unwrap();
+        rx_ready_tx.send(()).unwrap();
+        let mut buf = [0u8; 1500];
+        let r = sock.recv(&mut buf).await.unwrap();
+        (r, buf[..r.len].to_vec())
+    });
+    let body = in_ns(&topo.a, move || async move {
+        let nl = Netlink::new().unwrap();
+        let parent = nl.link_index("va").await.unwrap();
+        let vmac = virtual_router_mac(Family::V4, 7);
+        let (idx, created) = nl.add_vmac(parent, "vrrp.7", vmac).await.unwrap();
+        assert!(created);
+        // Idempotent: the same VMAC again is reused.
+        assert_eq!(
+            nl.add_vmac(parent, "vrrp.7", vmac).await.unwrap(),
+            (idx, false)
+        );
+        // A different link under that name is not ours to reuse.
+        assert!(matches!(
+            nl.add_vmac(parent, "vrrp.7", virtual_router_mac(Family::V4, 8))
+                .await,
+            Err(NetError::Exists)
+        ));
+        assert_eq!(nl.link_mac(idx).await.unwrap(), vmac);
+        assert!(nl.link_is_up(idx).await.unwrap());
+
+        // The master's VIP lives on the VMAC and is announced with its MAC.
+        let vip = Ipv4Addr::new(192, 0, 2, 107);
+        assert!(nl
+            .add_address(idx, IpAddr::V4(vip), 32, None)
+            .await
+            .unwrap());
+        let ann = Announcer::open("vrrp.7").unwrap();
+        ann.garp(vip, vmac).await.unwrap();
+        // Adverts go out of the VMAC too, from the parent's address.
+        let sock = VrrpSocket::open("vrrp.7", Family::V4).unwrap();
+        rx_ready.recv().unwrap();
+        sock.send_from(Some(IpAddr::V4(A4)), IpAddr::V4(GROUP4), &[0x31, 7, 1, 1])
+            .await
+            .unwrap();
+
+        to_test.send(idx).unwrap();
+        from_test.recv().unwrap();
+        assert!(nl.del_link(idx).await.unwrap());
+        assert!(!nl.del_link(idx).await.unwrap());
+        assert!(matches!(
+            nl.link_index("vrrp.7").await,
+            Err(NetError::NoSuchInterface(_))
+        ));
+    });
+    from_body.recv_timeout(HANG_GUARD * 2).unwrap();
+    let shown = topo.ip(&topo.a, &["-d", "link", "show", "vrrp.7"]);
+    assert!(shown.contains("vrrp.7@va"), "{shown}");
+    assert!(shown.contains("link/ether 00:00:5e:00:01:07"), "{shown}");
+    assert!(shown.contains("macvlan mode private"), "{shown}");
+    assert!(shown.contains(",UP"), "{shown}");
+    let neigh = wait_neigh(&topo, &topo.b, "192.0.2.107", "00:00:5e:00:01:07");
+    assert!(
+        neigh.contains("00:00:5e:00:01:07"),
+        "GARP from the VMAC did not move the VIP: {neigh}"
+    );
+    let (r, payload) = join(rx);
+    assert_eq!(payload, &[0x31, 7, 1, 1]);
+    assert_eq!(
+        (r.src, r.dst, r.ttl),
+        (IpAddr::V4(A4), IpAddr::V4(GROUP4), 255)
+    );
+    to_body.send(()).unwrap();
+    join(body);
+    let links = topo.ip(&topo.a, &["link", "show"]);
+    assert!(!links.contains("vrrp.7"), "{links}");
 }

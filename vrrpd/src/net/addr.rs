@@ -18,15 +18,16 @@ use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, CacheInfo,
 };
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, MacVlanMode};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::{Handle, MulticastGroup};
+use rtnetlink::{Handle, LinkMacVlan, MulticastGroup};
 use tokio::task::JoinHandle;
 
 use super::{Family, NetError};
 
 /// One address of an interface: the address, its prefix length and its
-/// label (IPv4 only; `None` when the label is the interface name itself).
+/// label (`IFA_LABEL`: for IPv4 the interface name unless another label was
+/// given; always `None` for IPv6, which has no labels).
 pub type IfAddress = (IpAddr, u8, Option<String>);
 
 /// A link came up or went down (or was removed, reported as down).
@@ -175,6 +176,41 @@ pub fn del_message(ifindex: u32, addr: IpAddr, prefix_len: u8) -> AddressMessage
     msg
 }
 
+/// The virtual router MAC address of RFC 5798 §7.3:
+/// 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID} for IPv6.
+pub fn virtual_router_mac(family: Family, vrid: u8) -> [u8; 6] {
+    let kind = match family {
+        Family::V4 => 1,
+        Family::V6 => 2,
+    };
+    [0x00, 0x00, 0x5e, 0x00, kind, vrid]
+}
+
+/// Builds the `RTM_NEWLINK` message that creates a VMAC interface
+/// (keepalived's `use_vmac`): a macvlan on `parent` in private mode (VMACs
+/// of one parent must not talk to each other, each is a different router),
+/// with the virtual router MAC, created up.
+pub fn vmac_message(parent: u32, name: &str, mac: [u8; 6]) -> LinkMessage {
+    LinkMacVlan::new(name, parent, MacVlanMode::Private)
+        .address(mac.to_vec())
+        .up()
+        .build()
+}
+
+fn link_mac_of(msg: &LinkMessage) -> Option<[u8; 6]> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Address(mac) => <[u8; 6]>::try_from(mac.as_slice()).ok(),
+        _ => None,
+    })
+}
+
+fn link_parent_of(msg: &LinkMessage) -> Option<u32> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Link(p) => Some(*p),
+        _ => None,
+    })
+}
+
 impl Netlink {
     /// Opens a route-netlink socket in the current thread's network
     /// namespace and spawns its connection on the current tokio runtime.
@@ -226,13 +262,7 @@ impl Netlink {
     /// a link without a 6-byte hardware address.
     pub async fn link_mac(&self, ifindex: u32) -> Result<[u8; 6], NetError> {
         let msg = self.link_by_index(ifindex).await?;
-        msg.attributes
-            .iter()
-            .find_map(|a| match a {
-                LinkAttribute::Address(mac) => <[u8; 6]>::try_from(mac.as_slice()).ok(),
-                _ => None,
-            })
-            .ok_or(NetError::NoSuchLink(ifindex))
+        link_mac_of(&msg).ok_or(NetError::NoSuchLink(ifindex))
     }
 
     /// Whether the interface is up and running (`IFF_UP | IFF_RUNNING`).
@@ -314,6 +344,63 @@ impl Netlink {
             Ok(()) => Ok(true),
             Err(NetError::Netlink {
                 errno: Errno::EADDRNOTAVAIL | Errno::ENOENT,
+                ..
+            }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the VMAC interface `name` on `parent` with `mac` (see
+    /// [`vmac_message`]) and returns its index and whether it was created.
+    /// An existing link of that name on the same parent with the same MAC
+    /// is reused (`Ok((index, false))`, e.g. after a restart); any other
+    /// link of that name is [`NetError::Exists`].
+    ///
+    /// Not done here: the per-interface sysctls keepalived also sets on a
+    /// VMAC (`arp_ignore`, `arp_filter`, `accept_local`, `rp_filter`).
+    pub async fn add_vmac(
+        &self,
+        parent: u32,
+        name: &str,
+        mac: [u8; 6],
+    ) -> Result<(u32, bool), NetError> {
+        let req = self.handle.link().add(vmac_message(parent, name, mac));
+        match req.execute().await.map_err(|e| nl_err("add vmac", e)) {
+            Ok(()) => Ok((self.link_index(name).await?, true)),
+            Err(NetError::Netlink {
+                errno: Errno::EEXIST,
+                ..
+            }) => {
+                let mut links = self.handle.link().get().match_name(name).execute();
+                let existing = links
+                    .try_next()
+                    .await
+                    .map_err(|e| nl_err("get link", e))?
+                    .ok_or_else(|| NetError::NoSuchInterface(name.to_owned()))?;
+                if link_mac_of(&existing) == Some(mac) && link_parent_of(&existing) == Some(parent)
+                {
+                    Ok((existing.header.index, false))
+                } else {
+                    Err(NetError::Exists)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a link (a VMAC). `Ok(false)` when it was already gone.
+    pub async fn del_link(&self, ifindex: u32) -> Result<bool, NetError> {
+        match self
+            .handle
+            .link()
+            .del(ifindex)
+            .execute()
+            .await
+            .map_err(|e| nl_err("delete link", e))
+        {
+            Ok(()) => Ok(true),
+            Err(NetError::Netlink {
+                errno: Errno::ENODEV,
                 ..
             }) => Ok(false),
             Err(e) => Err(e),
@@ -478,6 +565,40 @@ mod tests {
         assert!(m
             .attributes
             .contains(&AddressAttribute::Local(v4([192, 0, 2, 10]))));
+    }
+
+    #[test]
+    fn virtual_router_macs() {
+        assert_eq!(virtual_router_mac(Family::V4, 7), [0, 0, 0x5e, 0, 1, 7]);
+        assert_eq!(virtual_router_mac(Family::V6, 255), [0, 0, 0x5e, 0, 2, 255]);
+    }
+
+    #[test]
+    fn vmac_message_is_a_private_macvlan_with_the_mac_and_up() {
+        use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoMacVlan, LinkInfo};
+        let m = vmac_message(4, "vrrp.7", [0, 0, 0x5e, 0, 1, 7]);
+        assert!(m.header.flags.contains(LinkFlags::Up));
+        assert!(m
+            .attributes
+            .contains(&LinkAttribute::IfName("vrrp.7".into())));
+        assert!(m.attributes.contains(&LinkAttribute::Link(4)));
+        assert!(m
+            .attributes
+            .contains(&LinkAttribute::Address(vec![0, 0, 0x5e, 0, 1, 7])));
+        let info = m
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::LinkInfo(i) => Some(i.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(info.contains(&LinkInfo::Kind(InfoKind::MacVlan)));
+        assert!(
+            info.contains(&LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(
+                MacVlanMode::Private
+            )])))
+        );
     }
 
     fn dumped(addr: IpAddr, prefix: u8, flags: AddressFlags) -> AddressMessage {

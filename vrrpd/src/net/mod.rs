@@ -7,7 +7,8 @@
 //!   moves opaque VRRP payload bytes and reports the source, destination and
 //!   TTL / hop limit the receive checks need (RFC 5798 §7.1).
 //! - [`addr`]: [`Netlink`], rtnetlink requests for links and addresses
-//!   (virtual IPs added and removed idempotently) and link events.
+//!   (virtual IPs added and removed idempotently), VMAC interfaces and link
+//!   events.
 //! - [`announce`]: [`Announcer`], gratuitous ARP (RFC 5227 §3) and
 //!   unsolicited neighbour advertisements (RFC 4861 §7.2.6) sent when an
 //!   instance becomes master (RFC 5798 §6.4.1).
@@ -21,7 +22,7 @@ pub mod socket;
 
 use std::io;
 
-pub use addr::{LinkEvent, Netlink};
+pub use addr::{virtual_router_mac, LinkEvent, Netlink};
 pub use announce::Announcer;
 pub use socket::{Received, VrrpSocket};
 

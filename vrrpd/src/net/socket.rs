@@ -8,10 +8,16 @@
 //! in an `Arc`; every method takes `&self`) and the driver demultiplexes by
 //! VRID.
 //!
-//! Checksums: VRRPv3 over IPv6 carries a checksum over the IPv6
-//! pseudo-header (RFC 5798 §5.2.8). The caller computes it, as keepalived
+//! Checksums: the VRRPv3 checksum covers a pseudo-header with the IP source
+//! and destination (RFC 5798 §5.2.8). The caller computes it, as keepalived
 //! does; `IPV6_CHECKSUM` offload is deliberately not set, so the same bytes
-//! go out whatever the version.
+//! go out whatever the version. The caller must therefore know the source:
+//! send with an explicit one ([`VrrpSocket::send_from`] or
+//! [`VrrpSocket::set_source`]), typically `Netlink::primary_address` (the
+//! primary IPv4 address, or the IPv6 link-local, RFC 5798 §5.1.2.1).
+//!
+//! The socket is bound to the interface by name when opened; if the
+//! interface is deleted and re-created, open a new socket.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
