@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use conf::diag::Severity;
-use conf::keepalived::lexer::{parse_file, parse_str, ParseOptions, ParseOutput};
+use conf::keepalived::lexer::{parse_file, parse_str, ParseOptions, ParseOutput, MAX_BLOCK_DEPTH};
 use conf::keepalived::tree::Node;
 
 fn opts() -> ParseOptions {
@@ -197,6 +197,29 @@ fn brace_without_statement_is_an_error() {
     assert_eq!(only_error(&out).0, 3);
 }
 
+#[test]
+fn block_nesting_is_limited() {
+    let depth = MAX_BLOCK_DEPTH + 10;
+    let text = "a {\n".repeat(depth) + &"}\n".repeat(depth) + "after\n";
+    let out = parse(&text);
+    let (l, c, m) = only_error(&out);
+    assert_eq!((l, c), (MAX_BLOCK_DEPTH as u32 + 1, 3));
+    assert_eq!(m, format!("blocks nested more than {MAX_BLOCK_DEPTH} deep"));
+    let mut blocks = 0;
+    let mut n = &out.nodes[0];
+    while n.has_block() {
+        blocks += 1;
+        match n.children().first() {
+            Some(c) if c.has_block() => n = c,
+            _ => break,
+        }
+    }
+    assert_eq!(blocks, MAX_BLOCK_DEPTH);
+    // The statements whose '{' was refused stay in the deepest block.
+    assert_eq!(n.children().len(), 10);
+    assert_eq!(flat(&out.nodes).last().unwrap(), "0:after");
+}
+
 // ------------------------------------------------------ comments, quotes
 
 #[test]
@@ -234,6 +257,10 @@ fn quoted_strings() {
     assert_eq!(nodes[3].args[0].text, "premid dlepost");
     // Outside quotes a backslash is kept.
     assert_eq!(nodes[4].args[0].text, "a\\tb");
+    // ... but does not join words.
+    let nodes = ok("w a\\ b \\\"c\n");
+    assert_eq!(words(&nodes[0]), ["w", "a\\", "b", "\\\"c"]);
+    assert!(!nodes[0].args[2].quoted);
 }
 
 #[test]
@@ -400,6 +427,19 @@ fn multi_line_parameter() {
 fn multi_line_parameter_ends_at_an_empty_line() {
     let nodes = ok("$M=\\\n a 1 \\\n b 2 \\\n\nc 3\n$M\n");
     assert_eq!(flat(&nodes), ["0:c 3", "0:a 1", "0:b 2"]);
+}
+
+#[test]
+fn self_expanding_multi_line_parameter_is_bounded() {
+    // Each expansion of $M yields two more: without a bound this doubles
+    // forever.
+    let o = ParseOptions {
+        max_generated_lines: 1000,
+        ..opts()
+    };
+    let out = parse_str("t", "$M=\\\n x $M \\\n$M\n\n$M\n", &o);
+    assert!(out.diagnostics.has_errors());
+    assert!(out.nodes.len() <= 1000, "{}", out.nodes.len());
 }
 
 #[test]
@@ -733,6 +773,30 @@ fn include_with_parameter_and_condition() {
     let out = parse_file(&main, &opts());
     assert!(out.diagnostics.is_empty(), "{}", out.diagnostics);
     assert_eq!(flat(&out.nodes), ["0:for_high"]);
+}
+
+#[test]
+fn includes_can_be_left_unfollowed() {
+    let o = ParseOptions {
+        follow_includes: false,
+        ..opts()
+    };
+    let out = parse_str(
+        "t",
+        "a\ninclude /etc/*
+b\n",
+        &o,
+    );
+    assert_eq!(flat(&out.nodes), ["0:a", "0:b"]);
+    assert_eq!(
+        diags(&out),
+        [(
+            Severity::Warning,
+            2,
+            1,
+            "include of '/etc/*' not followed".to_owned()
+        )]
+    );
 }
 
 // ------------------------------------------------------------ the samples

@@ -54,7 +54,16 @@ pub struct ParseOptions {
     pub max_generated_lines: usize,
     /// Seed for `${_RANDOM}`; `None` seeds from the clock like keepalived.
     pub random_seed: Option<u64>,
+    /// Read the files `include` names. When false an `include` is only
+    /// reported (a warning), for checking text whose includes must not be
+    /// opened (fuzzing, untrusted input).
+    pub follow_includes: bool,
 }
+
+/// Deepest block nesting accepted. keepalived's deepest real block is 5
+/// levels; the limit keeps recursive walks of the tree (and its drop) far
+/// from the end of the stack whatever the input.
+pub const MAX_BLOCK_DEPTH: usize = 128;
 
 impl Default for ParseOptions {
     fn default() -> Self {
@@ -63,6 +72,7 @@ impl Default for ParseOptions {
             max_include_depth: 32,
             max_generated_lines: 2_000_000,
             random_seed: None,
+            follow_includes: true,
         }
     }
 }
@@ -125,6 +135,8 @@ pub(crate) struct TreeBuilder {
     stack: Vec<Frame>,
     /// True right after a statement: a `{` now opens that statement's block.
     can_open: bool,
+    /// `{`s ignored beyond [`MAX_BLOCK_DEPTH`] whose `}` is still to come.
+    too_deep: usize,
 }
 
 #[derive(Debug)]
@@ -147,6 +159,7 @@ impl Default for TreeBuilder {
                 open: None,
             }],
             can_open: false,
+            too_deep: 0,
         }
     }
 }
@@ -170,6 +183,20 @@ impl TreeBuilder {
     }
 
     pub(crate) fn open(&mut self, loc: Location, diags: &mut Diagnostics) {
+        if self.stack.len() > MAX_BLOCK_DEPTH || self.too_deep > 0 {
+            if self.too_deep == 0 {
+                diags.push(Diagnostic::error(
+                    Some(loc),
+                    None,
+                    format!("blocks nested more than {MAX_BLOCK_DEPTH} deep"),
+                ));
+            }
+            // Keep the contents at the deepest level allowed, and swallow
+            // the matching '}'.
+            self.too_deep += 1;
+            self.can_open = false;
+            return;
+        }
         let node = if self.can_open {
             self.top().children.pop()
         } else {
@@ -192,6 +219,10 @@ impl TreeBuilder {
 
     pub(crate) fn close(&mut self, loc: Location, diags: &mut Diagnostics) {
         self.can_open = false;
+        if self.too_deep > 0 {
+            self.too_deep -= 1;
+            return;
+        }
         if self.stack.len() <= 1 {
             diags.push(Diagnostic::error(
                 Some(loc),
@@ -245,7 +276,7 @@ impl TreeBuilder {
 /// keepalived.conf(5) apply: `\a \b \E \f \n \r \t \v`, `\nnn` (octal),
 /// `\xXX` (hex), `\cC` (control-C), and `\C` for any other C is C itself.
 /// Outside quotes a backslash is kept as written and only stops the next
-/// character from starting a quote.
+/// character from starting a quote or a block.
 pub(crate) fn tokenize(
     text: &[u8],
     mut loc_of: impl FnMut(usize) -> Location,
@@ -289,7 +320,10 @@ pub(crate) fn tokenize(
                         quoted = true;
                         i += 1;
                     }
-                    b'\\' if i + 1 < n => {
+                    // The escaped character cannot start a quote, but
+                    // whitespace still ends the word (keepalived splits
+                    // words at whitespace, whatever precedes it).
+                    b'\\' if i + 1 < n && !is_space(text[i + 1]) => {
                         buf.push(c);
                         buf.push(text[i + 1]);
                         i += 2;

@@ -20,7 +20,7 @@ use crate::keepalived::tree::{Arg, Node};
 /// Expansion passes over one line before we call it recursive (`$A=$A`).
 const MAX_PASSES: usize = 64;
 /// Longest line expansion may produce.
-const MAX_LINE: usize = 1 << 20;
+const MAX_LINE: usize = 1 << 16;
 /// Deepest nesting of `~SEQ`/`~LST`/multi-line parameter expansion.
 const MAX_GEN_DEPTH: u32 = 64;
 /// Most patterns one `include` may expand to through `{a,b}` braces.
@@ -456,7 +456,8 @@ pub(super) struct Preprocessor<'o> {
     config_id: Option<String>,
     defs: HashMap<String, Def>,
     sources: SourceMap,
-    seen_sources: HashSet<Arc<Path>>,
+    /// The text of every file in `sources`, by path.
+    texts: HashMap<Arc<Path>, Arc<str>>,
     diags: Diagnostics,
     tree: TreeBuilder,
     /// Canonical path and shown path of every file being read, outermost
@@ -500,7 +501,7 @@ impl<'o> Preprocessor<'o> {
             config_id,
             defs,
             sources: SourceMap::default(),
-            seen_sources: HashSet::new(),
+            texts: HashMap::new(),
             diags: Diagnostics::default(),
             tree: TreeBuilder::default(),
             include_stack: Vec::new(),
@@ -535,23 +536,47 @@ impl<'o> Preprocessor<'o> {
     pub(super) fn finish(mut self) -> ParseOutput {
         let tree = std::mem::take(&mut self.tree);
         let nodes = tree.finish(&mut self.diags);
-        let sources = self.sources;
+        // Fill in source lines with an index per file: SourceMap::line
+        // scans the file from the start each time, which is quadratic for
+        // many diagnostics in a big file. Same result as
+        // SourceMap::annotate (a line as `str::lines` gives it).
+        let mut index: HashMap<Arc<Path>, Vec<usize>> = HashMap::new();
         let items = self
             .diags
             .items
             .into_iter()
-            .map(|d| sources.annotate(d))
+            .map(|d| {
+                let line = d.location.as_ref().and_then(|loc| {
+                    let text = self.texts.get(&loc.file)?;
+                    let starts = index.entry(loc.file.clone()).or_insert_with(|| {
+                        std::iter::once(0)
+                            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                            .collect()
+                    });
+                    let i = (loc.line as usize).checked_sub(1)?;
+                    let start = *starts.get(i)?;
+                    let end = starts.get(i + 1).map_or(text.len(), |e| e - 1);
+                    if start >= text.len() {
+                        return None;
+                    }
+                    let l = &text[start..end];
+                    Some(l.strip_suffix('\r').unwrap_or(l).to_owned())
+                });
+                d.with_source_line(line)
+            })
             .collect();
         ParseOutput {
             nodes,
-            sources,
+            sources: self.sources,
             diagnostics: Diagnostics { items },
         }
     }
 
     fn add_source(&mut self, path: &Arc<Path>, text: &str) {
-        if self.seen_sources.insert(path.clone()) {
-            self.sources.add(path.clone(), Arc::from(text));
+        if !self.texts.contains_key(path) {
+            let text: Arc<str> = Arc::from(text);
+            self.texts.insert(path.clone(), text.clone());
+            self.sources.add(path.clone(), text);
         }
     }
 
@@ -791,6 +816,11 @@ impl<'o> Preprocessor<'o> {
             self.warn_undefined(fc, line);
         }
         self.emit_line(fc, line);
+        // Multi-line values can expand to themselves twice over; count their
+        // lines like ~SEQ output so that cannot run away.
+        if !pending.is_empty() && !self.spend(fc, line.pos_at(0), pending.len() as u128) {
+            return None;
+        }
         for mut l in pending {
             if !l.is_empty() {
                 self.handle_line(fc, &mut l, false, gen_depth + 1);
@@ -1030,7 +1060,10 @@ impl<'o> Preprocessor<'o> {
             );
         }
         let q = &params.text;
-        let at = |i: usize| params_start + i.min(close - params_start);
+        let at = |i: usize| params.pos_at(i);
+        let invalid = |this: &mut Self, p: Pos, why: &str| {
+            this.error(fc, p, format!("invalid ~SEQ: {why}"));
+        };
         let (one, mut i) = strtol(q, 0);
         i = skip_blanks(q, i);
         let (start, step, end);
@@ -1063,14 +1096,14 @@ impl<'o> Preprocessor<'o> {
                 if step == 0 || (start < end && step < 0) || (start > end && step > 0) {
                     return invalid(
                         self,
-                        params_start,
+                        at(0),
                         &format!("step {step} never gets from {start} to {end}"),
                     );
                 }
             }
         }
         if hex && (start < 0 || end < 0) {
-            return invalid(self, params_start, "~SEQx only takes numbers >= 0");
+            return invalid(self, at(0), "~SEQx only takes numbers >= 0");
         }
         let count = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
         if !self.spend(fc, line.pos_at(0), count.max(0) as u128) {
@@ -1289,6 +1322,10 @@ impl<'o> Preprocessor<'o> {
         let pattern = String::from_utf8_lossy(&t[s..e]).into_owned();
         if pattern.is_empty() {
             self.error(fc, p, "'include' needs a file name or pattern");
+            return;
+        }
+        if !self.opts.follow_includes {
+            self.warning(fc, p, format!("include of '{pattern}' not followed"));
             return;
         }
         let mut patterns = Vec::new();

@@ -1,0 +1,63 @@
+//! keepalived.conf lexer on arbitrary text: it must not panic, and every
+//! position it reports (statements, words, diagnostics) must be a real
+//! place in the input, with the source line filled in for diagnostics.
+#![no_main]
+
+use std::path::Path;
+
+use conf::diag::Location;
+use conf::keepalived::lexer::{parse_str, ParseOptions};
+use conf::keepalived::tree::Node;
+use libfuzzer_sys::fuzz_target;
+
+const NAME: &str = "fuzz.conf";
+
+/// Length in characters of each line of the input, as the lexer counts
+/// them (split at '\n', trailing '\r' dropped).
+fn line_lengths(text: &str) -> Vec<usize> {
+    text.split('\n')
+        .map(|l| l.trim_end_matches('\r').chars().count())
+        .collect()
+}
+
+fn check_loc(loc: &Location, lines: &[usize], what: &str) {
+    assert_eq!(&*loc.file, Path::new(NAME), "{what}: file");
+    assert!(loc.line >= 1 && loc.col >= 1, "{what}: {loc}");
+    let len = lines
+        .get(loc.line as usize - 1)
+        .unwrap_or_else(|| panic!("{what}: line {} beyond the input", loc.line));
+    // One past the last character is where "missing ..." errors point.
+    assert!(loc.col as usize <= len + 1, "{what}: {loc} past line end {len}");
+}
+
+fn check_nodes(nodes: &[Node], lines: &[usize], depth: usize) {
+    assert!(depth <= conf::keepalived::lexer::MAX_BLOCK_DEPTH, "too deep");
+    for n in nodes {
+        check_loc(&n.loc, lines, "statement");
+        for a in &n.args {
+            check_loc(&a.loc, lines, "word");
+            assert!(a.quoted || !a.text.is_empty(), "empty unquoted word");
+        }
+        check_nodes(n.children(), lines, depth + 1);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let opts = ParseOptions {
+        config_id: Some("fuzz".to_owned()),
+        max_include_depth: 2,
+        max_generated_lines: 5_000,
+        random_seed: Some(1),
+        follow_includes: false,
+    };
+    let out = parse_str(NAME, &text, &opts);
+    let lines = line_lengths(&text);
+    check_nodes(&out.nodes, &lines, 0);
+    for d in &out.diagnostics.items {
+        let loc = d.location.as_ref().expect("lexer diagnostics have a place");
+        check_loc(loc, &lines, "diagnostic");
+        assert!(d.source_line.is_some(), "source line missing: {d}");
+        assert!(!d.message.is_empty());
+    }
+});
