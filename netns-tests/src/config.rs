@@ -22,6 +22,17 @@ impl Version {
     }
 }
 
+impl std::str::FromStr for Version {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "2" | "v2" => Ok(Version::V2),
+            "3" | "v3" => Ok(Version::V3),
+            _ => Err(crate::Error::Invalid(format!("VRRP version {s:?}: 2 or 3"))),
+        }
+    }
+}
+
 /// Address family of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
@@ -34,6 +45,17 @@ impl Family {
         match self {
             Family::V4 => "ipv4",
             Family::V6 => "ipv6",
+        }
+    }
+}
+
+impl std::str::FromStr for Family {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "ipv4" | "v4" | "4" => Ok(Family::V4),
+            "ipv6" | "v6" | "6" => Ok(Family::V6),
+            _ => Err(crate::Error::Invalid(format!("family {s:?}: ipv4 or ipv6"))),
         }
     }
 }

@@ -275,6 +275,7 @@ fn drill_body(topo: &Topology, p: &DrillParams) -> Result<DrillResult> {
     let run = topo.start_probe(vip, 1000, (pre_us + post_us) / 1000)?;
     sleep_until_us(mono_us() + pre_us);
 
+    let before_us = mono_us();
     let fault = match p.scenario {
         Scenario::Kill => {
             topo.kill_daemon(Node(1))?;
@@ -299,7 +300,12 @@ fn drill_body(topo: &Topology, p: &DrillParams) -> Result<DrillResult> {
             format!("restart n2 with priority {prio}")
         }
     };
-    let fault_us = mono_us();
+    // A signal acts at once, so the fault starts before the syscall; an
+    // `ip` command or a daemon start takes effect when it has completed.
+    let fault_us = match p.scenario {
+        Scenario::Kill | Scenario::Term => before_us,
+        _ => mono_us(),
+    };
     let records = topo.finish_probe(run)?;
     let adverts = topo.stop_capture(cap)?;
 

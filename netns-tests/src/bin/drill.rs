@@ -14,20 +14,20 @@ use netns_tests::{cleanup_stale, Daemon, Family, TopologyOptions, Version};
 struct Cli {
     /// vrrpd or keepalived.
     #[arg(long, default_value = "vrrpd")]
-    daemon: String,
+    daemon: Daemon,
     /// Scenarios (comma-separated): kill, term, link-down, partition,
     /// restart-higher-prio. Default: all.
     #[arg(long, value_delimiter = ',')]
-    scenario: Vec<String>,
+    scenario: Vec<Scenario>,
     /// Advert intervals in seconds (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     advert_int: Vec<f64>,
     /// VRRP versions (comma-separated): 2, 3.
     #[arg(long = "vrrp-version", value_delimiter = ',', default_value = "2")]
-    vrrp_version: Vec<u8>,
+    vrrp_version: Vec<Version>,
     /// Address families (comma-separated): ipv4, ipv6.
     #[arg(long, value_delimiter = ',', default_value = "ipv4")]
-    family: Vec<String>,
+    family: Vec<Family>,
     #[arg(long, default_value_t = 1)]
     repeats: u32,
     #[arg(long, default_value_t = 3)]
@@ -40,22 +40,6 @@ struct Cli {
     quiet: bool,
 }
 
-pub fn parse_version(v: u8) -> Result<Version> {
-    match v {
-        2 => Ok(Version::V2),
-        3 => Ok(Version::V3),
-        _ => bail!("VRRP version {v}: 2 or 3"),
-    }
-}
-
-pub fn parse_family(f: &str) -> Result<Family> {
-    match f {
-        "ipv4" | "4" | "v4" => Ok(Family::V4),
-        "ipv6" | "6" | "v6" => Ok(Family::V6),
-        _ => bail!("family {f:?}: ipv4 or ipv6"),
-    }
-}
-
 fn main() -> Result<()> {
     let cli = Cli::parse();
     netns_tests::registry::install_interrupt_cleanup()?;
@@ -63,28 +47,16 @@ fn main() -> Result<()> {
     if !removed.is_empty() {
         eprintln!("removed {} stale namespaces of dead runs", removed.len());
     }
-    let daemon: Daemon = cli.daemon.parse()?;
+    let daemon = cli.daemon;
     daemon
         .binary()
         .with_context(|| format!("cannot run drills with {}", daemon.name()))?;
     let scenarios: Vec<Scenario> = if cli.scenario.is_empty() {
         Scenario::ALL.to_vec()
     } else {
-        cli.scenario
-            .iter()
-            .map(|s| s.parse())
-            .collect::<Result<_, _>>()?
+        cli.scenario.clone()
     };
-    let versions: Vec<Version> = cli
-        .vrrp_version
-        .iter()
-        .map(|v| parse_version(*v))
-        .collect::<Result<_>>()?;
-    let families: Vec<Family> = cli
-        .family
-        .iter()
-        .map(|f| parse_family(f))
-        .collect::<Result<_>>()?;
+    let (versions, families) = (cli.vrrp_version.clone(), cli.family.clone());
 
     let mut agg = Aggregate::default();
     let mut failures = 0;
