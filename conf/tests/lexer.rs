@@ -545,6 +545,22 @@ fn seq_output_is_bounded() {
 }
 
 #[test]
+fn deeply_nested_seq_is_an_error_not_a_stack_overflow() {
+    let text = "~SEQ(a, 1) ".repeat(200) + "x $a\n";
+    // Run on a small stack, as a tokio worker would.
+    let out = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || parse(&text))
+        .unwrap()
+        .join()
+        .unwrap();
+    let (l, c, m) = only_error(&out);
+    assert_eq!((l, c), (1, 1 + 11 * 65));
+    assert!(m.contains("nested more than 64 deep"), "{m}");
+    assert!(out.nodes.is_empty());
+}
+
+#[test]
 fn lst_forms() {
     let nodes = ok(concat!(
         "~LST(dev, eth0, eth1) track $dev\n",

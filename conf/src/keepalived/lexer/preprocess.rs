@@ -443,6 +443,9 @@ struct FileCtx {
     dir: Option<PathBuf>,
     /// How many includes deep this file is (the top level is 0).
     depth: usize,
+    /// Expansion nesting of the line that included this file, so nesting
+    /// is bounded across includes too.
+    gen_base: u32,
 }
 
 impl FileCtx {
@@ -469,6 +472,8 @@ pub(super) struct Preprocessor<'o> {
     warned_undefined: HashSet<String>,
     rng: u64,
     scratch: Line,
+    /// Expansion nesting of the line being emitted (for includes in it).
+    emit_depth: u32,
 }
 
 impl<'o> Preprocessor<'o> {
@@ -511,6 +516,7 @@ impl<'o> Preprocessor<'o> {
             warned_undefined: HashSet::new(),
             rng: seed | 1,
             scratch: Line::default(),
+            emit_depth: 0,
         }
     }
 
@@ -529,6 +535,7 @@ impl<'o> Preprocessor<'o> {
             path,
             dir,
             depth: 0,
+            gen_base: 0,
         };
         self.run_file(&fc, text);
     }
@@ -644,7 +651,7 @@ impl<'o> Preprocessor<'o> {
                 }
             }
             if !line.is_empty() {
-                multiline = self.handle_line(fc, &mut line, def_cont, 0);
+                multiline = self.handle_line(fc, &mut line, def_cont, fc.gen_base);
             }
             self.scratch = line;
         }
@@ -746,7 +753,7 @@ impl<'o> Preprocessor<'o> {
             if let Some((name, value_start)) = parse_definition(&line.text) {
                 let name = String::from_utf8_lossy(&line.text[name]).into_owned();
                 let value = String::from_utf8_lossy(&line.text[value_start..]).into_owned();
-                let multiline = def_cont && gen_depth == 0;
+                let multiline = def_cont;
                 let mut value = value;
                 if multiline && !value.is_empty() {
                     value.push('\n');
@@ -815,6 +822,7 @@ impl<'o> Preprocessor<'o> {
         if line.text.contains(&b'$') {
             self.warn_undefined(fc, line);
         }
+        self.emit_depth = gen_depth;
         self.emit_line(fc, line);
         // Multi-line values can expand to themselves twice over; count their
         // lines like ~SEQ output so that cannot run away.
@@ -1466,6 +1474,7 @@ impl<'o> Preprocessor<'o> {
                 .filter(|d| !d.as_os_str().is_empty())
                 .map(Path::to_path_buf),
             depth: fc.depth + 1,
+            gen_base: self.emit_depth + 1,
         };
         self.run_file(&child, &text);
         self.include_stack.pop();
