@@ -153,12 +153,13 @@ fn get<'a, 'i>(t: &'a T<'i>, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
     t.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v)
 }
 
-/// The tables of array `key` of `t`.
-fn tables<'a, 'i>(t: &'a T<'i>, key: &str) -> Vec<(&'a T<'i>, usize)> {
-    match get(t, key).map(|v| v.get_ref()) {
+/// The elements of array `key` of `t`: each a table (or `None` for the
+/// short string form) and where it starts.
+fn elements<'a, 'i>(t: Option<&'a T<'i>>, key: &str) -> Vec<(Option<&'a T<'i>>, usize)> {
+    match t.and_then(|t| get(t, key)).map(|v| v.get_ref()) {
         Some(DeValue::Array(a)) => a
             .iter()
-            .filter_map(|v| v.get_ref().as_table().map(|t| (t, v.span().start)))
+            .map(|v| (v.get_ref().as_table(), v.span().start))
             .collect(),
         _ => Vec::new(),
     }
@@ -182,17 +183,20 @@ fn origin(t: &T<'_>, start: usize, lines: &Lines) -> Origin {
     o
 }
 
-/// Fill the `Origin` of each item of `items` from the array of tables
-/// `key` of `t`, and call `inner` for nested items.
+/// Fill the `Origin` of each item of `items` from the array `key` of `t`,
+/// and call `inner` for nested items.
 fn each<X>(
-    t: &T<'_>,
+    t: Option<&T<'_>>,
     key: &str,
     items: &mut [X],
     lines: &Lines,
-    mut inner: impl FnMut(&mut X, &T<'_>, Origin),
+    mut inner: impl FnMut(&mut X, Option<&T<'_>>, Origin),
 ) {
-    for (item, (tab, start)) in items.iter_mut().zip(tables(t, key)) {
-        let o = origin(tab, start, lines);
+    for (item, (tab, start)) in items.iter_mut().zip(elements(t, key)) {
+        let o = match tab {
+            Some(tab) => origin(tab, start, lines),
+            None => Origin::at(lines.loc(start)),
+        };
         inner(item, tab, o);
     }
 }
@@ -203,6 +207,7 @@ fn attach_origins(cfg: &mut Config, doc: &T<'_>, lines: &Lines) {
             cfg.global_defs.origin = origin(t, v.span().start, lines);
         }
     }
+    let doc = Some(doc);
     each(
         doc,
         "vrrp_script",
@@ -262,13 +267,10 @@ fn attach_origins(cfg: &mut Config, doc: &T<'_>, lines: &Lines) {
         lines,
         |g, t, o| {
             g.origin = o;
-            g.member_origins = match get(t, "group").map(|v| v.get_ref()) {
-                Some(DeValue::Array(a)) => a
-                    .iter()
-                    .map(|v| Origin::at(lines.loc(v.span().start)))
-                    .collect(),
-                _ => Vec::new(),
-            };
+            g.member_origins = elements(t, "group")
+                .into_iter()
+                .map(|(_, start)| Origin::at(lines.loc(start)))
+                .collect();
             each(t, "track_script", &mut g.track_script, lines, |x, _, o| {
                 x.origin = o
             });
@@ -366,9 +368,6 @@ fn attach_origins(cfg: &mut Config, doc: &T<'_>, lines: &Lines) {
             vs.origin = o;
             each(t, "real_server", &mut vs.real_servers, lines, |rs, t, o| {
                 rs.origin = o;
-                // Inherited checker settings may be written on the real server
-                // directly under `check_defaults`; record them as keys of the
-                // real server too, as keepalived.conf would.
                 each(t, "checker", &mut rs.checkers, lines, |ck, t, o| {
                     ck.origin = o;
                     each(t, "url", &mut ck.url, lines, |u, _, o| u.origin = o);

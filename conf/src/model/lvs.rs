@@ -436,11 +436,45 @@ impl CheckerKind {
 }
 
 /// An inclusive HTTP status code range (`200-299`, or `503` = `503-503`).
+/// In TOML: `"200-299"`, `"503"` or `{ start = 200, end = 299 }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct StatusRange {
     pub start: u16,
     pub end: u16,
 }
+
+impl StatusRange {
+    /// `200`, `200-299`; codes 100-999.
+    pub fn parse(s: &str) -> Option<StatusRange> {
+        let (a, b) = match s.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?),
+            None => {
+                let v = s.trim().parse::<u16>().ok()?;
+                (v, v)
+            }
+        };
+        ((100..=999).contains(&a) && (100..=999).contains(&b) && a <= b)
+            .then_some(StatusRange { start: a, end: b })
+    }
+}
+
+super::string_or_table!(
+    StatusRange,
+    "a status code or range like \"200-299\"",
+    (
+        |s: &str| {
+            StatusRange::parse(s).ok_or_else(|| {
+                format!("invalid status code range `{s}`: expected CODE or FROM-TO, codes 100-999")
+            })
+        },
+        |r: &StatusRange| Some(if r.start == r.end {
+            r.start.to_string()
+        } else {
+            format!("{}-{}", r.start, r.end)
+        })
+    )
+);
 
 /// `url { ... }` of HTTP_GET / SSL_GET.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -201,3 +201,46 @@ impl Script {
 pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }
+
+/// Serde for items that TOML may write as a plain string when only their
+/// main field is set (`virtual_ipaddress = ["192.0.2.1/24"]`,
+/// `track_script = ["chk_http"]`) or as a table with options. The struct
+/// derives its serde with `#[serde(remote = "Self")]`; this macro adds the
+/// trait impls that try the short form first.
+macro_rules! string_or_table {
+    ($ty:ty, $expecting:literal, ($parse:expr, $short:expr)) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let short: fn(&$ty) -> Option<String> = $short;
+                match short(self) {
+                    Some(text) => s.serialize_str(&text),
+                    None => <$ty>::serialize(self, s),
+                }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Vis;
+                impl<'de> serde::de::Visitor<'de> for Vis {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$ty, E> {
+                        let parse: fn(&str) -> Result<$ty, String> = $parse;
+                        parse(v).map_err(E::custom)
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        m: A,
+                    ) -> Result<$ty, A::Error> {
+                        <$ty>::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    }
+                }
+                d.deserialize_any(Vis)
+            }
+        }
+    };
+}
+pub(crate) use string_or_table;

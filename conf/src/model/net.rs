@@ -68,7 +68,7 @@ pub enum PreferredLft {
 /// `<IPADDR>[/<MASK>] [brd <IPADDR>] [dev <STRING>] [scope <SCOPE>] [label <LABEL>] ...`.
 /// Without a mask the prefix is /32 (IPv4) or /128 (IPv6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct IpAddress {
     pub address: IpNetwork,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +104,19 @@ pub struct IpAddress {
     #[serde(skip)]
     pub origin: Origin,
 }
+
+super::string_or_table!(
+    IpAddress,
+    "an address `ADDR[/PREFIX]` or a table with `address`",
+    (
+        |s: &str| {
+            s.parse::<IpNetwork>()
+                .map(IpAddress::new)
+                .map_err(|e| format!("invalid address `{s}`: {e}"))
+        },
+        |a: &IpAddress| (*a == IpAddress::new(a.address)).then(|| a.address.to_string())
+    )
+);
 
 impl IpAddress {
     pub fn new(address: IpNetwork) -> Self {

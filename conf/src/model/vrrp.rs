@@ -212,7 +212,7 @@ impl Default for BfdInstance {
 
 /// One entry of `track_interface`: `IFNAME [weight N [reverse]]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct TrackedInterface {
     pub name: String,
     /// 0 (default): the interface going down means FAULT.
@@ -228,7 +228,7 @@ pub struct TrackedInterface {
 /// `track_bfd`: a name and an optional weight overriding the tracked item's
 /// own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct TrackedRef {
     pub name: String,
     /// `None`: the weight configured on the tracked item.
@@ -239,6 +239,50 @@ pub struct TrackedRef {
     #[serde(skip)]
     pub origin: Origin,
 }
+
+super::string_or_table!(
+    TrackedInterface,
+    "an interface name or a table with `name`",
+    (
+        |s: &str| {
+            Ok(TrackedInterface {
+                name: s.to_owned(),
+                weight: 0,
+                reverse: false,
+                origin: Origin::default(),
+            })
+        },
+        |t: &TrackedInterface| (t.weight == 0 && !t.reverse).then(|| t.name.clone())
+    )
+);
+
+super::string_or_table!(
+    TrackedRef,
+    "a name or a table with `name`",
+    (
+        |s: &str| Ok(TrackedRef::new(s)),
+        |t: &TrackedRef| (t.weight.is_none() && !t.reverse).then(|| t.name.clone())
+    )
+);
+
+super::string_or_table!(
+    UnicastPeer,
+    "an address or a table with `address`",
+    (
+        |s: &str| {
+            s.parse::<IpAddr>()
+                .map(|address| UnicastPeer {
+                    address,
+                    min_ttl: None,
+                    max_ttl: None,
+                    origin: Origin::default(),
+                })
+                .map_err(|e| format!("invalid address `{s}`: {e}"))
+        },
+        |p: &UnicastPeer| (p.min_ttl.is_none() && p.max_ttl.is_none())
+            .then(|| p.address.to_string())
+    )
+);
 
 impl TrackedRef {
     pub fn new(name: impl Into<String>) -> Self {
@@ -345,7 +389,7 @@ pub struct Authentication {
 
 /// One entry of `unicast_peer`: `ADDR [min_ttl N] [max_ttl N]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct UnicastPeer {
     pub address: IpAddr,
     #[serde(default, skip_serializing_if = "Option::is_none")]

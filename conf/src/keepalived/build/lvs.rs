@@ -566,7 +566,10 @@ impl Builder<'_> {
             return true;
         }
         if kw == "inhibit_on_failure" {
-            return self.bool_opt(c).map(|v| rs.inhibit_on_failure = v).is_some();
+            return self
+                .bool_opt(c)
+                .map(|v| rs.inhibit_on_failure = v)
+                .is_some();
         }
         if let Some(ok) = self.check_default_kw(c, &mut rs.check_defaults) {
             return ok;
@@ -904,7 +907,7 @@ impl Builder<'_> {
                     if self.nargs(c, 1, usize::MAX) {
                         let mut good = true;
                         for a in &c.args {
-                            match status_range(&a.text) {
+                            match StatusRange::parse(&a.text) {
                                 Some(r) => u.status_code.push(r),
                                 None => {
                                     self.err(&a.loc, kw, format!("expected a status code 100-999 or a range like 200-299, found `{}`", a.text));
@@ -951,19 +954,6 @@ impl Builder<'_> {
         }
         Some(u)
     }
-}
-
-/// `200`, `200-299`.
-fn status_range(s: &str) -> Option<StatusRange> {
-    let (a, b) = match s.split_once('-') {
-        Some((a, b)) => (a.parse::<u16>().ok()?, b.parse::<u16>().ok()?),
-        None => {
-            let v = s.parse::<u16>().ok()?;
-            (v, v)
-        }
-    };
-    ((100..=999).contains(&a) && (100..=999).contains(&b) && a <= b)
-        .then_some(StatusRange { start: a, end: b })
 }
 
 #[cfg(test)]
