@@ -186,7 +186,9 @@ impl Builder<'_> {
                         kw,
                         format!("unknown address option `{other}`: expected brd|dev|scope|label|peer|home|-nodad|mngtmpaddr|noprefixroute|autojoin|no_track|preferred_lft|use_vmac|track_group"),
                     );
-                    ok = false;
+                    // The rest of the line cannot be read without knowing
+                    // this option's arity.
+                    return None;
                 }
             }
             i += step;
@@ -368,8 +370,7 @@ impl Builder<'_> {
                 }
                 other => {
                     self.err(&w[i].loc, ctx, format!("unknown route option `{other}`"));
-                    ok = false;
-                    step = 1;
+                    return None;
                 }
             }
             i += step;
@@ -597,8 +598,7 @@ impl Builder<'_> {
                 }
                 other => {
                     self.err(&w[i].loc, ctx, format!("unknown rule option `{other}`"));
-                    ok = false;
-                    step = 1;
+                    return None;
                 }
             }
             i += step;
