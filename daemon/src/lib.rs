@@ -1,1 +1,14 @@
 //! What every daemon of the suite shares.
+//!
+//! # Layout
+//!
+//! - [`logging`]: `tracing` to stderr (journald captures it under systemd);
+//!   never syslog, which on some hosts writes to the console.
+//! - [`signals`]: the Unix signals a daemon reacts to, as one async stream.
+//! - [`notify`]: systemd `sd_notify` (READY, RELOADING, STOPPING, STATUS).
+//! - [`pidfile`]: a pid file that removes itself.
+
+pub mod logging;
+pub mod notify;
+pub mod pidfile;
+pub mod signals;
