@@ -72,11 +72,36 @@ pub fn emergency_cleanup() {
         for pgid in &e.pgids {
             crate::topology::killpg_quiet(*pgid, nix::sys::signal::Signal::SIGKILL);
         }
+        // SIGKILL is delivered asynchronously; the caller is about to exit
+        // and must not leave before the daemons are really gone.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while std::time::Instant::now() < deadline
+            && e.pgids
+                .iter()
+                .any(|g| !crate::resources::live_group_members(*g).is_empty())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        reap_children();
         for ns in e.namespaces.iter().rev() {
             crate::topology::kill_ns_pids(ns);
             crate::topology::delete_ns(ns);
         }
-        eprintln!("netns-tests: cleaned up topology {} after a signal", e.id);
+        eprintln!(
+            "netns-tests: cleaned up topology {} after a signal (process groups {:?})",
+            e.id, e.pgids
+        );
+    }
+}
+
+/// Reaps every exited child of this process without blocking, so killed
+/// daemons do not linger as zombies (PID 1 here reaps only now and then).
+fn reap_children() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    while let Ok(status) = waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
     }
 }
 

@@ -16,6 +16,14 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Like [`group_members`] without zombies: processes that still run.
+pub fn live_group_members(pgid: i32) -> Vec<i32> {
+    group_members(pgid)
+        .into_iter()
+        .filter(|pid| stat_fields(*pid).is_some_and(|f| f.first().map(String::as_str) != Some("Z")))
+        .collect()
+}
+
 /// Fields of `/proc/PID/stat` after the `(comm)`: index 0 is the state
 /// (field 3 of proc(5)), so proc(5) field N is index N - 3.
 fn stat_fields(pid: i32) -> Option<Vec<String>> {

@@ -183,6 +183,11 @@ impl Topology {
                 mac: None,
             })
             .collect();
+        // Daemons fork (keepalived's VRRP child); when such a child is
+        // orphaned by a SIGKILL it is reparented to us instead of PID 1, so
+        // we can reap it at once rather than leave a zombie that `pgrep`
+        // still lists. Harmless if it fails: zombies then wait for PID 1.
+        let _ = nix::sys::prctl::set_child_subreaper(true);
         registry::register(&id);
         let mut t = Topology {
             switch_ns: format!("{id}-sw"),
@@ -457,8 +462,10 @@ impl Topology {
             let mut p = inner.procs.remove(i);
             if reap {
                 // Children left in the group (keepalived's VRRP child) go too.
+                let members = crate::resources::group_members(p.pgid);
                 killpg_quiet(p.pgid, Signal::SIGKILL);
                 let _ = p.child.wait();
+                reap_members(p.pgid, &members);
             }
         }
         registry::remove_pgid(&self.id, pid);
@@ -903,8 +910,10 @@ impl Drop for Topology {
             std::thread::sleep(Duration::from_millis(10));
         }
         for p in &mut procs {
+            let members = crate::resources::group_members(p.pgid);
             killpg_quiet(p.pgid, Signal::SIGKILL);
             let _ = p.child.wait();
+            reap_members(p.pgid, &members);
         }
         let namespaces = std::mem::take(&mut *lock(&self.namespaces));
         for ns in namespaces.iter().rev() {
@@ -1008,6 +1017,24 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
         .collect::<std::result::Result<_, _>>()
         .ok()?;
     bytes.try_into().ok()
+}
+
+/// Reaps the non-leader `members` of a killed group that were reparented to
+/// us (see `set_child_subreaper`); the leader is a `std` child and reaped by
+/// its `Child`. Gives up after 1 s or on ECHILD (not our child).
+fn reap_members(leader: i32, members: &[i32]) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let deadline = Instant::now() + Duration::from_secs(1);
+    for &m in members.iter().filter(|m| **m != leader) {
+        loop {
+            match waitpid(Pid::from_raw(m), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => break,
+            }
+        }
+    }
 }
 
 /// `killpg`, ignoring "no such process".
