@@ -1,5 +1,6 @@
 //! Logging set-up.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// How much to log, from the command line.
@@ -23,6 +24,7 @@ pub fn init(verbosity: Verbosity) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

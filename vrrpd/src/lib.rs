@@ -12,3 +12,5 @@ pub mod cli;
 pub mod fsm;
 pub mod net;
 pub mod packet;
+pub mod runtime;
+pub mod setup;

@@ -1,0 +1,81 @@
+//! `vrrpd`: the VRRP daemon. Reads keepalived.conf (or TOML), speaks VRRP
+//! v2/v3 on the configured interfaces, and moves the virtual addresses.
+
+use anyhow::Context;
+use clap::Parser;
+use std::process::ExitCode;
+use vrrpd::cli::{Cli, DumpFormat};
+
+/// keepalived's exit codes for `-t` (keepalived/include/main.h), which
+/// scripts around existing unit files test.
+const EXIT_OK: u8 = 0;
+const EXIT_FATAL: u8 = 3;
+const EXIT_CONFIG: u8 = 4;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let opts = conf::keepalived::lexer::ParseOptions {
+        config_id: cli.config_id.clone(),
+        ..Default::default()
+    };
+    let loaded = conf::load_file(&cli.config, &opts);
+    eprint!("{}", loaded.diagnostics);
+    if cli.config_test.is_some() {
+        return ExitCode::from(config_test_exit(&loaded));
+    }
+    if let Some(DumpFormat::Toml) = cli.dump_config {
+        if loaded.diagnostics.has_errors() {
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        print!("{}", conf::toml_front::to_toml_string(&loaded.config));
+        return ExitCode::from(EXIT_OK);
+    }
+    if loaded.diagnostics.has_errors() {
+        eprintln!(
+            "vrrpd: {}: configuration has errors; not starting",
+            cli.config.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    daemon::logging::init(if cli.log_detail {
+        daemon::logging::Verbosity::Detailed
+    } else {
+        daemon::logging::Verbosity::Normal
+    });
+    match run(cli, loaded.config) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+fn config_test_exit(loaded: &conf::Loaded) -> u8 {
+    if loaded.diagnostics.has_errors() {
+        // A file we could not read at all has no location: keepalived exits
+        // 3 (fatal) for that, 4 for a file with errors in it.
+        if loaded.diagnostics.errors().all(|d| d.location.is_none()) {
+            EXIT_FATAL
+        } else {
+            EXIT_CONFIG
+        }
+    } else {
+        EXIT_OK
+    }
+}
+
+fn run(cli: Cli, config: conf::model::Config) -> anyhow::Result<()> {
+    let specs = vrrpd::setup::instances(&config).context("configuration")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        let signals = daemon::signals::Signals::new().context("installing signal handlers")?;
+        let _pid = daemon::pidfile::PidFile::create(&cli.pidfile)
+            .with_context(|| format!("writing pid file {}", cli.pidfile.display()))?;
+        let runtime = vrrpd::runtime::Runtime::new(specs, cli.dont_release).await?;
+        runtime.run(signals).await
+    })
+}

@@ -1,0 +1,536 @@
+//! The tokio shell around the sans-IO instances.
+//!
+//! # Task and channel topology
+//!
+//! ```text
+//!  VrrpSocket (eth0, v4) --recv task--+
+//!  VrrpSocket (eth0, v6) --recv task--+--> mpsc<Inbound> --+
+//!  ...                                                      |
+//!  Signals (TERM/INT/HUP/USR1/USR2) -----------------------+--> main loop
+//!  one sleep until the earliest fsm deadline ---------------+      |
+//!                                                                  v
+//!                         owns every fsm::Instance; drains their actions in
+//!                         order and performs them inline: netlink address
+//!                         add/remove, advert send, GARP/NA, state log lines
+//! ```
+//!
+//! The main loop is the only owner of instance state, so there are no locks:
+//! a receive task only parses nothing and forwards bytes. Performing actions
+//! inline keeps their order (add the VIP, then announce it) without a queue.
+
+use crate::fsm::{Action, Instance, ReceivedAdvert, State};
+use crate::net::addr::Netlink;
+use crate::net::announce::Announcer;
+use crate::net::socket::VrrpSocket;
+use crate::net::Family as NetFamily;
+use crate::packet::{self, Family, Packet, RxMeta};
+use crate::setup::{InstanceSpec, Vip};
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+/// IANA multicast groups for VRRP (RFC 5798 §5.1.1.2, §5.1.2.2).
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// Largest VRRP payload we accept: header plus 255 IPv6 addresses.
+const RECV_BUF: usize = 16 + 255 * 16 + 64;
+
+/// One (interface, family) pair: one raw socket, shared by every instance on
+/// it; the driver demultiplexes by VRID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LinkKey {
+    ifname: String,
+    family: Family,
+}
+
+struct Link {
+    key: LinkKey,
+    ifindex: u32,
+    mac: [u8; 6],
+    socket: Arc<VrrpSocket>,
+    announcer: Announcer,
+    /// The source of our adverts when no `unicast_src_ip`/`mcast_src_ip` is
+    /// set: the interface's primary IPv4 address, or its IPv6 link-local
+    /// address (RFC 5798 §5.1.2.1).
+    primary: IpAddr,
+}
+
+/// A packet handed from a receive task to the main loop.
+struct Inbound {
+    link: usize,
+    received: crate::net::socket::Received,
+    payload: Vec<u8>,
+}
+
+struct Slot {
+    spec: InstanceSpec,
+    fsm: Instance,
+    link: usize,
+    src: IpAddr,
+    /// When we last announced (GARP/NA), for logs and tests.
+    vips_installed: bool,
+    stopped: bool,
+}
+
+/// Packets discarded, by reason (RFC 5798 §7.1 checks and ours).
+#[derive(Debug, Default)]
+pub struct RejectCounters {
+    by_reason: BTreeMap<&'static str, u64>,
+    last_logged: HashMap<&'static str, Instant>,
+}
+
+impl RejectCounters {
+    /// Count a discarded packet and log it, at most once a second per reason
+    /// so a misconfigured neighbour cannot flood the log.
+    fn reject(&mut self, now: Instant, reason: &'static str, detail: std::fmt::Arguments<'_>) {
+        *self.by_reason.entry(reason).or_default() += 1;
+        let due = self
+            .last_logged
+            .get(reason)
+            .is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(1));
+        if due {
+            self.last_logged.insert(reason, now);
+            warn!(
+                reason,
+                total = self.by_reason[reason],
+                "discarded VRRP packet: {detail}"
+            );
+        } else {
+            debug!(reason, "discarded VRRP packet: {detail}");
+        }
+    }
+
+    pub fn counts(&self) -> &BTreeMap<&'static str, u64> {
+        &self.by_reason
+    }
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("interface {ifname}: {source}")]
+    Link {
+        ifname: String,
+        #[source]
+        source: crate::net::NetError,
+    },
+    #[error("interface {ifname} has no {family:?} address to send adverts from; set unicast_src_ip or mcast_src_ip")]
+    NoSource { ifname: String, family: Family },
+    #[error("netlink: {0}")]
+    Netlink(#[source] crate::net::NetError),
+}
+
+pub struct Runtime {
+    netlink: Netlink,
+    links: Vec<Link>,
+    slots: Vec<Slot>,
+    rejects: RejectCounters,
+    inbound_tx: mpsc::Sender<Inbound>,
+    inbound_rx: mpsc::Receiver<Inbound>,
+    recv_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// keepalived's `--dont-release-vrrp`: leave VIPs alone at start and stop.
+    dont_release: bool,
+}
+
+impl Runtime {
+    pub async fn new(specs: Vec<InstanceSpec>, dont_release: bool) -> Result<Self, RuntimeError> {
+        let netlink = Netlink::new().map_err(RuntimeError::Netlink)?;
+        let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+        let mut rt = Runtime {
+            netlink,
+            links: Vec::new(),
+            slots: Vec::new(),
+            rejects: RejectCounters::default(),
+            inbound_tx,
+            inbound_rx,
+            recv_tasks: Vec::new(),
+            dont_release,
+        };
+        for spec in specs {
+            rt.add_instance(spec).await?;
+        }
+        Ok(rt)
+    }
+
+    async fn link_for(&mut self, ifname: &str, family: Family) -> Result<usize, RuntimeError> {
+        let key = LinkKey {
+            ifname: ifname.to_owned(),
+            family,
+        };
+        if let Some(i) = self.links.iter().position(|l| l.key == key) {
+            return Ok(i);
+        }
+        let wrap = |source| RuntimeError::Link {
+            ifname: ifname.to_owned(),
+            source,
+        };
+        let ifindex = self.netlink.link_index(ifname).await.map_err(wrap)?;
+        let mac = self.netlink.link_mac(ifindex).await.map_err(wrap)?;
+        let net_family = match family {
+            Family::V4 => NetFamily::V4,
+            Family::V6 => NetFamily::V6,
+        };
+        let primary = self
+            .netlink
+            .primary_address(ifindex, net_family)
+            .await
+            .map_err(wrap)?;
+        let socket = Arc::new(VrrpSocket::open(ifname, net_family).map_err(wrap)?);
+        let announcer = Announcer::open(ifname).map_err(wrap)?;
+        let index = self.links.len();
+        let primary = match primary {
+            Some(p) => p,
+            None => {
+                // Without an address we cannot send until unicast_src_ip is
+                // used; the caller checks that per instance.
+                match family {
+                    Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                }
+            }
+        };
+        let tx = self.inbound_tx.clone();
+        let sock = socket.clone();
+        self.recv_tasks.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; RECV_BUF];
+            loop {
+                match sock.recv(&mut buf).await {
+                    Ok(received) => {
+                        let payload = buf[..received.len].to_vec();
+                        let msg = Inbound {
+                            link: index,
+                            received,
+                            payload,
+                        };
+                        if tx.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        warn!("receive on {}: {e}", index);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
+        info!(interface = ifname, ?family, ifindex, %primary, "listening for VRRP");
+        self.links.push(Link {
+            key,
+            ifindex,
+            mac,
+            socket,
+            announcer,
+            primary,
+        });
+        Ok(index)
+    }
+
+    async fn add_instance(&mut self, spec: InstanceSpec) -> Result<(), RuntimeError> {
+        let link = self.link_for(&spec.interface, spec.family).await?;
+        let src = match spec.source {
+            Some(s) => s,
+            None => self.links[link].primary,
+        };
+        if src.is_unspecified() {
+            return Err(RuntimeError::NoSource {
+                ifname: spec.interface.clone(),
+                family: spec.family,
+            });
+        }
+        let mut fsm_cfg = spec.fsm.clone();
+        fsm_cfg.primary_addr = src;
+        // A predecessor killed with SIGKILL leaves its VIPs behind; holding
+        // them as a backup would answer for an address another node owns.
+        // An address owner (priority 255) really owns them: leave those.
+        if !self.dont_release && spec.fsm.priority != 255 {
+            self.remove_vips(link, &spec.vips, &spec.name, "start-up cleanup")
+                .await;
+        }
+        self.slots.push(Slot {
+            fsm: Instance::new(fsm_cfg),
+            spec,
+            link,
+            src,
+            vips_installed: false,
+            stopped: false,
+        });
+        Ok(())
+    }
+
+    /// Run until SIGTERM/SIGINT and the hand-over are done.
+    pub async fn run(mut self, mut signals: daemon::signals::Signals) -> anyhow::Result<()> {
+        let now = Instant::now();
+        for i in 0..self.slots.len() {
+            self.slots[i].fsm.handle_startup(now);
+            self.drain(i).await;
+        }
+        daemon::notify::ready(&format!("{} VRRP instances", self.slots.len()));
+        let mut stopping = false;
+        loop {
+            if stopping && self.slots.iter().all(|s| s.stopped) {
+                break;
+            }
+            let deadline = self
+                .slots
+                .iter()
+                .filter(|s| !s.stopped)
+                .filter_map(|s| s.fsm.next_deadline())
+                .min();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                req = signals.next() => match req {
+                    daemon::signals::Request::Stop => {
+                        if !stopping {
+                            info!("stop requested: handing over");
+                            daemon::notify::stopping();
+                            stopping = true;
+                            let now = Instant::now();
+                            for i in 0..self.slots.len() {
+                                self.slots[i].fsm.handle_shutdown(now);
+                                self.drain(i).await;
+                            }
+                        } else {
+                            info!("second stop request: releasing now");
+                            break;
+                        }
+                    }
+                    daemon::signals::Request::Reload => {
+                        warn!("SIGHUP: reload is not implemented yet; running configuration kept");
+                    }
+                    daemon::signals::Request::DumpState | daemon::signals::Request::DumpStats => {
+                        self.log_status();
+                    }
+                },
+                Some(inb) = self.inbound_rx.recv() => {
+                    self.on_packet(inb).await;
+                }
+                () = sleep => {
+                    let now = Instant::now();
+                    for i in 0..self.slots.len() {
+                        let due = self.slots[i].fsm.next_deadline().is_some_and(|d| d <= now);
+                        if due && !self.slots[i].stopped {
+                            self.slots[i].fsm.handle_timeout(now);
+                            self.drain(i).await;
+                        }
+                    }
+                }
+            }
+        }
+        self.release_all().await;
+        for t in &self.recv_tasks {
+            t.abort();
+        }
+        Ok(())
+    }
+
+    /// Whatever is still installed goes: a second SIGTERM, or instances that
+    /// never finished their hand-over.
+    async fn release_all(&mut self) {
+        if self.dont_release {
+            return;
+        }
+        for i in 0..self.slots.len() {
+            if self.slots[i].vips_installed {
+                let (link, vips, name) = (
+                    self.slots[i].link,
+                    self.slots[i].spec.vips.clone(),
+                    self.slots[i].spec.name.clone(),
+                );
+                self.remove_vips(link, &vips, &name, "exit").await;
+                self.slots[i].vips_installed = false;
+            }
+        }
+    }
+
+    fn log_status(&self) {
+        for s in &self.slots {
+            info!(
+                instance = %s.spec.name,
+                state = ?s.fsm.state(),
+                priority = s.fsm.effective_priority(),
+                "status"
+            );
+        }
+        info!(rejected = ?self.rejects.counts(), "packets discarded by reason");
+    }
+
+    async fn on_packet(&mut self, inb: Inbound) {
+        let now = Instant::now();
+        let link = &self.links[inb.link];
+        let r = &inb.received;
+        let meta = RxMeta {
+            src: r.src,
+            dst: r.dst,
+            ttl: r.ttl,
+        };
+        // The VRID picks the instance whose expectations the packet is
+        // checked against (RFC 5798 §7.1); a packet too short to carry one is
+        // counted under the codec's reason.
+        let vrid = match Packet::new_checked(&inb.payload[..], link.key.family) {
+            Ok(p) => p.vrid(),
+            Err(e) => {
+                let ifname = link.key.ifname.clone();
+                self.rejects.reject(
+                    now,
+                    e.reason(),
+                    format_args!("from {} on {ifname}: {e}", r.src),
+                );
+                return;
+            }
+        };
+        let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| s.link == inb.link && s.spec.fsm.vrid == vrid && !s.stopped)
+        else {
+            // Other routers' VRIDs share the LAN: counted, logged at debug
+            // only (RFC 5798 §7.1 says discard).
+            *self.rejects.by_reason.entry("vrid").or_default() += 1;
+            debug!(vrid, src = %r.src, "advert for a VRID we do not run");
+            return;
+        };
+        let slot = &self.slots[i];
+        // Our own adverts come back when a unicast set-up lists us as a
+        // peer; they are not another router.
+        if r.src == slot.src {
+            return;
+        }
+        let expect = slot.spec.expect(slot.fsm.master_addr());
+        let adv = match packet::validate(&inb.payload, &meta, &expect) {
+            Ok(a) => a,
+            Err(e) => {
+                let name = slot.spec.name.clone();
+                self.rejects
+                    .reject(now, e.reason(), format_args!("{name}: from {}: {e}", r.src));
+                return;
+            }
+        };
+        let received = ReceivedAdvert {
+            src: r.src,
+            priority: adv.priority,
+            max_adver_int: Duration::from_millis(u64::from(adv.max_adver_int) * 10),
+        };
+        self.slots[i].fsm.handle_advert(now, &received);
+        self.drain(i).await;
+    }
+    /// Perform the instance's actions in the order it emitted them.
+    async fn drain(&mut self, i: usize) {
+        while let Some(action) = self.slots[i].fsm.poll_action() {
+            match action {
+                Action::SendAdvert { priority } => self.send_advert(i, priority).await,
+                Action::AddVips => {
+                    let (link, vips, name) = self.slot_vips(i);
+                    self.add_vips(link, &vips, &name).await;
+                    self.slots[i].vips_installed = true;
+                }
+                Action::RemoveVips => {
+                    let (link, vips, name) = self.slot_vips(i);
+                    if !self.dont_release || !self.slots[i].vips_installed {
+                        self.remove_vips(link, &vips, &name, "state change").await;
+                    }
+                    self.slots[i].vips_installed = false;
+                }
+                Action::Announce => self.announce(i).await,
+                // The fsm logs every transition itself (instance, from, to,
+                // reason); the shell only tells systemd.
+                Action::StateChanged { to, .. } => {
+                    if to == State::Master {
+                        daemon::notify::status(&format!("{} is MASTER", self.slots[i].spec.name));
+                    }
+                }
+                Action::Stopped => {
+                    self.slots[i].stopped = true;
+                }
+            }
+        }
+    }
+
+    fn slot_vips(&self, i: usize) -> (usize, Vec<Vip>, String) {
+        let s = &self.slots[i];
+        (s.link, s.spec.vips.clone(), s.spec.name.clone())
+    }
+
+    async fn send_advert(&mut self, i: usize, priority: u8) {
+        let slot = &self.slots[i];
+        let link = &self.links[slot.link];
+        let adv = slot.spec.advert(priority);
+        let group = match slot.spec.family {
+            Family::V4 => IpAddr::V4(VRRP_GROUP_V4),
+            Family::V6 => IpAddr::V6(VRRP_GROUP_V6),
+        };
+        let dsts: &[IpAddr] = if slot.spec.unicast_peers.is_empty() {
+            std::slice::from_ref(&group)
+        } else {
+            &slot.spec.unicast_peers
+        };
+        for dst in dsts {
+            // The v3 checksum covers a pseudo-header with both addresses
+            // (RFC 5798 §5.2.8), so each destination gets its own bytes.
+            let bytes = match adv.emit_with(slot.src, *dst, slot.spec.checksum_mode) {
+                Ok(b) => b,
+                Err(e) => {
+                    error!(instance = %slot.spec.name, "building advert: {e}");
+                    return;
+                }
+            };
+            if let Err(e) = link.socket.send_from(Some(slot.src), *dst, &bytes).await {
+                error!(instance = %slot.spec.name, %dst, "sending advert: {e}");
+            }
+        }
+    }
+    async fn announce(&mut self, i: usize) {
+        let slot = &self.slots[i];
+        let link = &self.links[slot.link];
+        for _ in 0..slot.spec.garp_repeat.max(1) {
+            for vip in &slot.spec.vips {
+                let res = match vip.addr {
+                    IpAddr::V4(a) => link.announcer.garp(a, link.mac).await,
+                    IpAddr::V6(a) => link.announcer.unsolicited_na(a, link.mac).await,
+                };
+                if let Err(e) = res {
+                    warn!(instance = %slot.spec.name, vip = %vip.addr, "announce: {e}");
+                }
+            }
+        }
+        debug!(instance = %slot.spec.name, vips = slot.spec.vips.len(), "announced VIPs");
+    }
+
+    async fn add_vips(&mut self, link: usize, vips: &[Vip], name: &str) {
+        let ifindex = self.links[link].ifindex;
+        for vip in vips {
+            match self
+                .netlink
+                .add_address(ifindex, vip.addr, vip.prefix, vip.label.as_deref())
+                .await
+            {
+                Ok(_) => info!(instance = name, vip = %vip.addr, prefix = vip.prefix, "VIP added"),
+                Err(e) => error!(instance = name, vip = %vip.addr, "adding VIP: {e}"),
+            }
+        }
+    }
+
+    async fn remove_vips(&mut self, link: usize, vips: &[Vip], name: &str, why: &str) {
+        let ifindex = self.links[link].ifindex;
+        for vip in vips {
+            match self
+                .netlink
+                .del_address(ifindex, vip.addr, vip.prefix)
+                .await
+            {
+                Ok(true) => info!(instance = name, vip = %vip.addr, "VIP removed ({why})"),
+                Ok(false) => {}
+                Err(e) => error!(instance = name, vip = %vip.addr, "removing VIP: {e}"),
+            }
+        }
+    }
+}

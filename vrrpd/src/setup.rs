@@ -1,0 +1,196 @@
+//! From the validated `conf` model to what the runtime runs.
+//!
+//! The `conf` model describes everything keepalived.conf can say; this module
+//! picks what the VRRP speaker needs for each instance and derives the
+//! effective values keepalived derives (family from the addresses, version 3
+//! for IPv6, the advertised address list).
+
+use crate::fsm::InstanceConfig;
+use crate::packet::{Advertisement, Auth, ChecksumMode, Expect, Family, Version};
+use conf::model::{Config, VrrpInstance};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+/// A virtual address as the runtime installs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vip {
+    pub addr: IpAddr,
+    pub prefix: u8,
+    pub label: Option<String>,
+}
+
+/// Everything the runtime needs to run one `vrrp_instance`.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    pub name: String,
+    pub interface: String,
+    pub family: Family,
+    pub version: Version,
+    pub fsm: InstanceConfig,
+    /// Installed on becoming master: `virtual_ipaddress` then
+    /// `virtual_ipaddress_excluded`.
+    pub vips: Vec<Vip>,
+    /// Carried in adverts: `virtual_ipaddress` of the instance's family only
+    /// (keepalived leaves the excluded ones out of the packet).
+    pub advertised: Vec<IpAddr>,
+    /// Empty: multicast to 224.0.0.18 / ff02::12.
+    pub unicast_peers: Vec<IpAddr>,
+    /// `unicast_src_ip`, else `mcast_src_ip`; `None`: the interface's address.
+    pub source: Option<IpAddr>,
+    pub auth: Auth,
+    pub checksum_mode: ChecksumMode,
+    pub skip_check_adv_addr: bool,
+    /// Gratuitous ARPs / NAs sent per announcement (`garp_master_repeat`).
+    pub garp_repeat: u32,
+}
+
+impl InstanceSpec {
+    /// What a received advert must match to be this instance's (RFC 5798
+    /// §7.1). `master` is the router we follow, which keepalived's
+    /// `skip_check_adv_addr` exempts from the address-list check.
+    pub fn expect(&self, master: Option<IpAddr>) -> Expect<'_> {
+        Expect {
+            vrid: self.fsm.vrid,
+            version: self.version,
+            auth: &self.auth,
+            adver_int_cs: interval_cs(self.fsm.advert_interval),
+            addrs: &self.advertised,
+            skip_check_adv_addr: self.skip_check_adv_addr,
+            current_master: master,
+            check_ttl: true,
+            checksum_mode: self.checksum_mode,
+        }
+    }
+
+    /// The advert this instance sends at `priority`.
+    pub fn advert(&self, priority: u8) -> Advertisement {
+        Advertisement {
+            version: self.version,
+            vrid: self.fsm.vrid,
+            priority,
+            max_adver_int: interval_cs(self.fsm.advert_interval),
+            auth: self.auth,
+            addrs: self.advertised.clone(),
+        }
+    }
+}
+
+/// The advert interval in centiseconds as VRRPv3 carries it (RFC 5798
+/// §5.2.7), clamped to the 12-bit field. v2 packets carry whole seconds and
+/// the codec converts.
+pub fn interval_cs(d: Duration) -> u16 {
+    let cs = d.as_millis() / 10;
+    cs.clamp(1, 0x0fff) as u16
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SetupError {
+    #[error("vrrp_instance {0}: no interface")]
+    NoInterface(String),
+    #[error("vrrp_instance {name}: version {version} is not 2 or 3")]
+    BadVersion { name: String, version: u8 },
+}
+
+/// The instances to run, in config order.
+pub fn instances(config: &Config) -> Result<Vec<InstanceSpec>, SetupError> {
+    config
+        .vrrp_instances
+        .iter()
+        .map(|i| instance(config, i))
+        .collect()
+}
+
+fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupError> {
+    let interface = i
+        .interface
+        .clone()
+        .ok_or_else(|| SetupError::NoInterface(i.name.clone()))?;
+    // keepalived decides an instance's family from its first VIP, then its
+    // unicast source or peers; IPv4 when nothing says otherwise.
+    let family = i
+        .virtual_ipaddress
+        .first()
+        .map(|a| Family::of(&a.ip()))
+        .or_else(|| i.unicast_src_ip.as_ref().map(Family::of))
+        .or_else(|| i.unicast_peer.first().map(|p| Family::of(&p.address)))
+        .unwrap_or(Family::V4);
+    // VRRPv2 is IPv4-only (RFC 3768); keepalived runs IPv6 instances as v3.
+    let version = match (family, i.version) {
+        (Family::V6, _) | (_, 3) => Version::V3,
+        (_, 2) => Version::V2,
+        (_, v) => {
+            return Err(SetupError::BadVersion {
+                name: i.name.clone(),
+                version: v,
+            })
+        }
+    };
+    let vips: Vec<Vip> = i
+        .virtual_ipaddress
+        .iter()
+        .chain(&i.virtual_ipaddress_excluded)
+        .map(|a| Vip {
+            addr: a.ip(),
+            prefix: a.address.prefix(),
+            label: a.label.clone(),
+        })
+        .collect();
+    let advertised: Vec<IpAddr> = i
+        .virtual_ipaddress
+        .iter()
+        .map(|a| a.ip())
+        .filter(|a| Family::of(a) == family)
+        .collect();
+    let auth = match (&i.authentication, version) {
+        (Some(a), Version::V2) if a.auth_type == conf::model::AuthType::Pass => {
+            Auth::pass(&a.auth_pass)
+        }
+        _ => Auth::None,
+    };
+    let source = i.unicast_src_ip.or(i.mcast_src_ip);
+    let unspecified = match family {
+        Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let garp_refresh = (!i.garp_master_refresh.is_zero()).then_some(i.garp_master_refresh);
+    let garp_delay = (!i.garp_master_delay.is_zero()).then_some(i.garp_master_delay);
+    let fsm = InstanceConfig {
+        name: i.name.clone(),
+        vrid: i.virtual_router_id,
+        version,
+        priority: i.priority,
+        advert_interval: i.advert_int,
+        preempt: i.preempt,
+        preempt_delay: i.preempt_delay,
+        start_as_master: i.state == conf::model::State::Master,
+        // The runtime fills in the interface address when no source is set.
+        primary_addr: source.unwrap_or(unspecified),
+        release_hold: release_hold(i.advert_int),
+        garp_master_delay: garp_delay,
+        garp_master_refresh: garp_refresh,
+    };
+    let _ = config;
+    Ok(InstanceSpec {
+        name: i.name.clone(),
+        interface,
+        family,
+        version,
+        fsm,
+        vips,
+        advertised,
+        unicast_peers: i.unicast_peer.iter().map(|p| p.address).collect(),
+        source,
+        auth,
+        checksum_mode: ChecksumMode::default(),
+        skip_check_adv_addr: i.skip_check_adv_addr,
+        garp_repeat: i.garp_master_repeat,
+    })
+}
+
+/// How long a master that is stopping keeps its VIPs after the new master's
+/// first advert: long enough for the new master's gratuitous ARP / NA to
+/// reach the clients and for packets already in flight to us to be
+/// answered, short enough not to hold a duplicate address for long.
+fn release_hold(advert: Duration) -> Duration {
+    advert.clamp(Duration::from_millis(20), Duration::from_millis(200))
+}
