@@ -31,7 +31,11 @@ fn check_loc(loc: &Location, lines: &[usize], what: &str) {
 }
 
 fn check_nodes(nodes: &[Node], lines: &[usize], depth: usize) {
-    assert!(depth <= conf::keepalived::lexer::MAX_BLOCK_DEPTH, "too deep");
+    // Statements at `depth` sit inside `depth` blocks.
+    assert!(
+        nodes.is_empty() || depth <= conf::keepalived::lexer::MAX_BLOCK_DEPTH,
+        "statements {depth} blocks deep"
+    );
     for n in nodes {
         check_loc(&n.loc, lines, "statement");
         for a in &n.args {

@@ -1,4 +1,4 @@
-//! The keepalived.conf lexer and preprocessor: text in, [`tree::Node`]s out.
+//! The keepalived.conf lexer and preprocessor: text in, [`Node`]s out.
 //!
 //! keepalived reads its configuration line by line (`lib/parser.c`,
 //! `read_line`). Each physical line goes through, in this order:
@@ -18,6 +18,29 @@
 //! The words and braces then build the block tree: a `{` opens a block for
 //! the statement right before it (on the same line or an earlier one).
 //!
+//! Details kept from keepalived, which can surprise:
+//! - a bare `$NAME` is only expanded when followed by a blank, `,`, `)` or
+//!   the end of the line (`$IF.x` stays as written; write `${IF}.x`); an
+//!   undefined name is left as written (we add a warning);
+//! - a multi-line parameter expands only at the end of a line; its lines
+//!   after the first become lines of their own;
+//! - `~SEQ`/`~LST` variables stay defined after the repetition;
+//! - the `include` path is the rest of the line (it may contain blanks and
+//!   `{a,b}` alternatives); relative paths are relative to the directory of
+//!   the including file; executable files and directories are skipped;
+//! - a `@ID` line that is dropped takes its braces with it;
+//! - only the start of a line is checked for `@ID`, `$NAME=` and `~SEQ`,
+//!   not the text after a `{` or `}` on the same line.
+//!
+//! Words: a word runs to the next whitespace; double-quoted sections may
+//! hold whitespace, braces, `#` and `!`, and lose their quotes
+//! (`a" b "c` is one word `a b c`, [`Arg::quoted`] set). Inside quotes the
+//! escapes of keepalived.conf(5) apply (`\t`, `\n`, `\"`, `\\`, `\xXX`,
+//! `\nnn`, `\cC`, ...). keepalived itself only unescapes quoted text
+//! for script keywords (`alloc_strvec_quoted_escaped`); we unescape every
+//! quoted word, which gives scripts the text keepalived would run and leaves
+//! ordinary values unchanged unless they contain a backslash.
+//!
 //! Deliberate differences from keepalived, each a superset that keepalived
 //! would reject or mangle anyway:
 //! - a `\` at the end of an ordinary line joins it with the next line
@@ -27,6 +50,11 @@
 //! - expansion that does not terminate (`$A=$A`), and `~SEQ`/`~LST` output
 //!   beyond [`ParseOptions::max_generated_lines`], are errors (keepalived
 //!   hangs or runs out of memory).
+//! - blocks nested deeper than [`MAX_BLOCK_DEPTH`] are an error;
+//! - the plain `include` reports a missing file as an error and an unmatched
+//!   wildcard as a warning (keepalived only logs both unless
+//!   `include_check` is set; `includew`/`includea` make the wildcard case an
+//!   error here too). `include_check` itself is not interpreted here.
 //!
 //! Every position (`file:line:col`, columns in characters from 1) refers to
 //! where the text was written: text that came from a `$NAME` expansion is
