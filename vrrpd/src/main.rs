@@ -76,6 +76,36 @@ fn run(cli: Cli, config: conf::model::Config) -> anyhow::Result<()> {
         let _pid = daemon::pidfile::PidFile::create(&cli.pidfile)
             .with_context(|| format!("writing pid file {}", cli.pidfile.display()))?;
         let runtime = vrrpd::runtime::Runtime::new(specs, cli.dont_release).await?;
-        runtime.run(signals).await
+        let reloader = reloader(cli.config.clone(), cli.config_id.clone());
+        runtime.run(signals, reloader).await
+    })
+}
+
+/// SIGHUP: the same checks as start-up; a file with errors is refused whole
+/// and each diagnostic is logged with its location.
+fn reloader(path: std::path::PathBuf, config_id: Option<String>) -> vrrpd::runtime::Reloader {
+    Box::new(move || {
+        let opts = conf::keepalived::lexer::ParseOptions {
+            config_id: config_id.clone(),
+            ..Default::default()
+        };
+        let loaded = conf::load_file(&path, &opts);
+        for d in &loaded.diagnostics.items {
+            if d.is_error() {
+                tracing::error!("{d}");
+            } else {
+                tracing::warn!("{d}");
+            }
+        }
+        if loaded.diagnostics.has_errors() {
+            return None;
+        }
+        match vrrpd::setup::instances(&loaded.config) {
+            Ok(specs) => Some(specs),
+            Err(e) => {
+                tracing::error!("reload: {e}");
+                None
+            }
+        }
     })
 }

@@ -124,6 +124,10 @@ pub enum RuntimeError {
     Netlink(#[source] crate::net::NetError),
 }
 
+/// Reads the configuration again on SIGHUP. `None`: the new file is bad (the
+/// loader has logged why) and the running configuration stays.
+pub type Reloader = Box<dyn FnMut() -> Option<Vec<InstanceSpec>> + Send>;
+
 pub struct Runtime {
     netlink: Netlink,
     links: Vec<Link>,
@@ -262,7 +266,11 @@ impl Runtime {
     }
 
     /// Run until SIGTERM/SIGINT and the hand-over are done.
-    pub async fn run(mut self, mut signals: daemon::signals::Signals) -> anyhow::Result<()> {
+    pub async fn run(
+        mut self,
+        mut signals: daemon::signals::Signals,
+        mut reloader: Reloader,
+    ) -> anyhow::Result<()> {
         let now = Instant::now();
         for i in 0..self.slots.len() {
             self.slots[i].fsm.handle_startup(now);
@@ -304,8 +312,16 @@ impl Runtime {
                             break;
                         }
                     }
+                    daemon::signals::Request::Reload if !stopping => {
+                        daemon::notify::reloading();
+                        match reloader() {
+                            Some(specs) => self.reload(specs).await,
+                            None => warn!("reload: new configuration rejected; running configuration kept"),
+                        }
+                        daemon::notify::ready(&format!("{} VRRP instances", self.slots.len()));
+                    }
                     daemon::signals::Request::Reload => {
-                        warn!("SIGHUP: reload is not implemented yet; running configuration kept");
+                        info!("reload ignored: stopping");
                     }
                     daemon::signals::Request::DumpState | daemon::signals::Request::DumpStats => {
                         self.log_status();
@@ -331,6 +347,63 @@ impl Runtime {
             t.abort();
         }
         Ok(())
+    }
+
+    /// Apply a new configuration: instances whose configuration did not
+    /// change keep running untouched (a master stays master, its VIPs are not
+    /// touched); removed ones give up at once (priority 0, VIPs removed);
+    /// changed ones are replaced by a fresh instance.
+    ///
+    /// Replacing a changed master releases and re-acquires its VIPs; a
+    /// hand-over without that flap is future work (issue 4).
+    async fn reload(&mut self, specs: Vec<InstanceSpec>) {
+        let now = Instant::now();
+        let (mut kept, mut retired, mut added) = (0, 0, 0);
+        for i in 0..self.slots.len() {
+            if self.slots[i].stopped {
+                continue;
+            }
+            let unchanged = specs.iter().any(|n| *n == self.slots[i].spec);
+            if unchanged {
+                kept += 1;
+            } else {
+                self.retire(i, now).await;
+                retired += 1;
+            }
+        }
+        self.slots.retain(|s| !s.stopped);
+        for spec in specs {
+            if self.slots.iter().any(|s| s.spec.name == spec.name) {
+                continue;
+            }
+            let name = spec.name.clone();
+            match self.add_instance(spec).await {
+                Ok(()) => {
+                    let i = self.slots.len() - 1;
+                    self.slots[i].fsm.handle_startup(Instant::now());
+                    self.drain(i).await;
+                    added += 1;
+                }
+                Err(e) => error!(instance = %name, "reload: cannot start: {e}"),
+            }
+        }
+        info!(kept, retired, added, "configuration reloaded");
+    }
+
+    /// Stop an instance now, without the make-before-break wait: its
+    /// replacement may use the same VRID on the same link.
+    async fn retire(&mut self, i: usize, now: Instant) {
+        if self.slots[i].fsm.state() == State::Master {
+            self.send_advert(i, 0).await;
+        }
+        if self.slots[i].vips_installed && !self.dont_release {
+            let (link, vips, name) = self.slot_vips(i);
+            self.remove_vips(link, &vips, &name, "removed by reload")
+                .await;
+        }
+        self.slots[i].vips_installed = false;
+        self.slots[i].stopped = true;
+        info!(instance = %self.slots[i].spec.name, state = %self.slots[i].fsm.state(), at = ?now, "instance retired by reload");
     }
 
     /// Whatever is still installed goes: a second SIGTERM, or instances that

@@ -20,7 +20,7 @@ pub struct Vip {
 }
 
 /// Everything the runtime needs to run one `vrrp_instance`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceSpec {
     pub name: String,
     pub interface: String,
