@@ -171,6 +171,46 @@ pub fn master_events(adverts: &[Advert], vrid: u8) -> Vec<(u64, String, String)>
     out
 }
 
+/// At most `keep` master events; a longer run (two masters fighting) is
+/// cut and summarised as one event, so a report stays readable.
+pub fn compress_events(
+    events: Vec<(u64, String, String)>,
+    keep: usize,
+) -> Vec<(u64, String, String)> {
+    if events.len() <= keep {
+        return events;
+    }
+    let last = events.last().map(|e| e.0).unwrap_or(0);
+    let more = events.len() - keep;
+    let mut out: Vec<_> = events.into_iter().take(keep).collect();
+    out.push((
+        last,
+        "...".to_string(),
+        format!("{more} further master changes (flapping) up to here"),
+    ));
+    out
+}
+
+/// "192.0.2.11 (n1) prio 120: 59110 adverts; ..." for error messages.
+pub fn advert_summary(adverts: &[Advert]) -> String {
+    let mut counts: std::collections::BTreeMap<(String, u8, u8), usize> = Default::default();
+    for a in adverts {
+        let who = match &a.node {
+            Some(n) => format!("{} ({n})", a.src),
+            None => a.src.to_string(),
+        };
+        *counts.entry((who, a.vrid, a.priority)).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return "no adverts captured".into();
+    }
+    counts
+        .iter()
+        .map(|((who, vrid, prio), n)| format!("{who} vrid {vrid} prio {prio}: {n} adverts"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -233,6 +273,22 @@ mod tests {
             addresses: vec![],
             node: Some(node.to_string()),
         }
+    }
+
+    #[test]
+    fn flapping_is_summarised() {
+        let ev: Vec<_> = (0..30)
+            .map(|i| (i, format!("n{}", i % 2 + 1), "MASTER".to_string()))
+            .collect();
+        let c = compress_events(ev, 10);
+        assert_eq!(c.len(), 11);
+        assert_eq!(c[10].0, 29);
+        assert!(c[10].2.starts_with("20 further"));
+        let a = vec![adv(1, "n1", 120), adv(2, "n1", 120)];
+        assert_eq!(
+            advert_summary(&a),
+            "192.0.2.11 (n1) vrid 10 prio 120: 2 adverts"
+        );
     }
 
     #[test]

@@ -261,9 +261,21 @@ fn drill_body(topo: &Topology, p: &DrillParams) -> Result<DrillResult> {
     // RFC 5798 §6.4.1: all start as backup and n1 wins after
     // Master_Down_Interval (3 adverts + skew); allow daemon start-up time.
     let converge = Duration::from_micros(4 * adv_us) + Duration::from_secs(10);
-    topo.wait_for_sole_holder(Node(1), vip, converge)?;
-    std::thread::sleep(Duration::from_micros((2 * adv_us).max(200_000)));
-    topo.wait_for_sole_holder(Node(1), vip, Duration::from_secs(2))?;
+    let settled = topo
+        .wait_for_sole_holder(Node(1), vip, converge)
+        .and_then(|()| {
+            std::thread::sleep(Duration::from_micros((2 * adv_us).max(200_000)));
+            topo.wait_for_sole_holder(Node(1), vip, Duration::from_secs(2))
+        });
+    if let Err(e) = settled {
+        // Say what the wire showed: that is usually the reason.
+        let holders = topo.holders(vip).unwrap_or_default();
+        let adverts = topo.adverts(&cap).unwrap_or_default();
+        return Err(Error::Invalid(format!(
+            "n1 did not become the only master: {e}; VIP on {holders:?}; {}",
+            analysis::advert_summary(&adverts)
+        )));
+    }
 
     if p.scenario == Scenario::RestartHigherPrio {
         // The backup goes away before the measurement; the fault is its
@@ -311,10 +323,11 @@ fn drill_body(topo: &Topology, p: &DrillParams) -> Result<DrillResult> {
 
     let probe = analysis::probe_stats(&records);
     let detection = analysis::detection(&adverts, p.vrid, "n1", fault_us);
-    let mut events: Vec<(u64, String)> = analysis::master_events(&adverts, p.vrid)
-        .into_iter()
-        .map(|(t, node, what)| (t, format!("{node} {what}")))
-        .collect();
+    let mut events: Vec<(u64, String)> =
+        analysis::compress_events(analysis::master_events(&adverts, p.vrid), 12)
+            .into_iter()
+            .map(|(t, node, what)| (t, format!("{node} {what}")))
+            .collect();
     events.push((fault_us, fault.clone()));
     if let Some(d) = &detection {
         let last = d

@@ -2,6 +2,7 @@
 //! failure; elsewhere the test prints why and skips.
 
 use crate::daemon::Daemon;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 /// True when `CI=true` (any case) is set.
@@ -12,7 +13,9 @@ pub fn in_ci() -> bool {
 /// Panics in CI, prints "SKIP" otherwise; the caller then returns.
 pub fn skip_or_fail(test: &str, reason: &str) {
     assert!(!in_ci(), "{test}: cannot run in CI: {reason}");
-    eprintln!("SKIP {test}: {reason}");
+    // Written to the stderr handle directly: libtest captures `eprintln!`
+    // of passing tests, and a skip must be visible.
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
 }
 
 /// Why namespaces cannot be used here, if they cannot.

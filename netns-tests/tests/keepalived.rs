@@ -11,7 +11,7 @@ use netns_tests::clock::mono_us;
 use netns_tests::config::vip;
 use netns_tests::drill::{run_drill, DrillParams, Scenario};
 use netns_tests::wire::Advert;
-use netns_tests::{env, Daemon, Family, Instance, KeepalivedConf, Node, Topology, Version};
+use netns_tests::{env, Daemon, Family, Instance, KeepalivedConf, Node, Peers, Topology, Version};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -213,4 +213,50 @@ fn drill_restart_with_higher_priority_preempts() {
         "{}",
         r.timeline()
     );
+}
+
+#[test]
+fn keepalived_unicast_adverts_are_captured_at_the_switch() {
+    let test = "keepalived_unicast_adverts_are_captured_at_the_switch";
+    if env::require_daemon(test, Daemon::Keepalived).is_none() {
+        return;
+    }
+    let t = Topology::with_options(opts(2)).unwrap();
+    let cap = t.start_capture().unwrap();
+    let (a1, a2) = (
+        IpAddr::V4(t.node(Node(1)).ipv4),
+        IpAddr::V4(t.node(Node(2)).ipv4),
+    );
+    let inst = |prio, src, peer| {
+        Instance::new(VRID, prio, Version::V3, Family::V4, 0.1).with_peers(Peers::Unicast {
+            src,
+            peers: vec![peer],
+        })
+    };
+    t.start(
+        Node(1),
+        Daemon::Keepalived,
+        &KeepalivedConf::new("n1", vec![inst(150, a1, a2)]),
+    )
+    .unwrap();
+    t.start(
+        Node(2),
+        Daemon::Keepalived,
+        &KeepalivedConf::new("n2", vec![inst(100, a2, a1)]),
+    )
+    .unwrap();
+    let (vip, _) = vip(Family::V4, 0);
+    t.wait_for_sole_holder(Node(1), vip, Duration::from_secs(20))
+        .unwrap();
+    t.wait_until("three adverts from n1", Duration::from_secs(5), || {
+        Ok(t.adverts(&cap)?.iter().filter(|a| a.src == a1).count() >= 3)
+    })
+    .unwrap();
+    // Unicast adverts go to the peer's own address, not 224.0.0.18; the
+    // switch-side capture sees them although the client never would.
+    let adverts = t.stop_capture(cap).unwrap();
+    let from_n1: Vec<&Advert> = adverts.iter().filter(|a| a.src == a1).collect();
+    assert!(from_n1
+        .iter()
+        .all(|a| a.dst == a2 && a.priority == 150 && a.version == 3));
 }

@@ -3,7 +3,7 @@
 //! Default: 3 nodes, VRRPv2 / IPv4 / advert 1 s, every scenario once, with
 //! our vrrpd; `--daemon keepalived` runs the same drills against keepalived.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use netns_tests::drill::{run_drill, Aggregate, DrillParams, Scenario};
 use netns_tests::topology::DEFAULT_PREFIX;
@@ -96,7 +96,9 @@ fn main() -> Result<()> {
     println!();
     print!("{}", agg.report());
     if failures > 0 {
-        bail!("{failures} drills failed to run");
+        // A plain message and exit code; no backtrace for an expected outcome.
+        eprintln!("{failures} drills failed to run (their logs are kept, see above)");
+        std::process::exit(1);
     }
     Ok(())
 }
