@@ -345,7 +345,8 @@ fn link_events_report_down_and_up() {
     let (to_body, from_test) = mpsc::channel::<&'static str>();
     let body = in_ns(&topo.a, move || async move {
         let idx = nix::net::if_::if_nametoindex("va").unwrap();
-        let mut events = Netlink::link_events().unwrap();
+        let nl = Netlink::new().unwrap();
+        let mut events = nl.link_events().unwrap();
         to_test.send(idx).unwrap();
         let mut seen = Vec::new();
         // Wait for the down, then the up, of va (other NEWLINK messages,

@@ -412,8 +412,9 @@ impl Netlink {
     /// many kinds of change, so consumers should act on transitions only);
     /// `RTM_DELLINK` yields `up: false`. Uses its own netlink socket, in the
     /// caller's network namespace; the subscription ends when the stream is
-    /// dropped.
-    pub fn link_events() -> Result<LinkEvents, NetError> {
+    /// dropped. (A method for convenience: it does not share this
+    /// connection.)
+    pub fn link_events(&self) -> Result<LinkEvents, NetError> {
         let (conn, _handle, messages) =
             rtnetlink::new_multicast_connection(&[MulticastGroup::Link]).map_err(|e| {
                 NetError::Netlink {

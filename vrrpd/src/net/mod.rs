@@ -106,3 +106,42 @@ impl NetError {
 pub fn if_index(ifname: &str) -> Result<u32, NetError> {
     nix::net::if_::if_nametoindex(ifname).map_err(|_| NetError::NoSuchInterface(ifname.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The driver shares sockets between tasks (`Arc<VrrpSocket>`) and moves
+    /// the netlink handle and event stream into tasks.
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<VrrpSocket>();
+        send_sync::<Announcer>();
+        send_sync::<Netlink>();
+        send::<addr::LinkEvents>();
+        send_sync::<NetError>();
+    }
+
+    #[test]
+    fn errors_keep_their_errno() {
+        let e = NetError::Netlink {
+            op: "add address",
+            errno: nix::errno::Errno::EPERM,
+        };
+        assert_eq!(e.errno(), Some(nix::errno::Errno::EPERM));
+        assert_eq!(NetError::Exists.errno(), Some(nix::errno::Errno::EEXIST));
+        let io = NetError::Io {
+            op: "sendmsg",
+            ifname: "eth0".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENETDOWN),
+        };
+        assert_eq!(io.errno(), Some(nix::errno::Errno::ENETDOWN));
+        assert_eq!(
+            io.to_string(),
+            "sendmsg on eth0: Network is down (os error 100)"
+        );
+        assert_eq!(NetError::Malformed("x").errno(), None);
+    }
+}
