@@ -32,4 +32,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo build"
 cargo build --workspace --bins
 echo "== cargo test"
+# The netns tests run this exact build of the daemon.
+export VRRPD_BIN="$PWD/target/debug/vrrpd"
 cargo test --workspace -- --test-threads=2
