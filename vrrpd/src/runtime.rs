@@ -22,7 +22,6 @@ use crate::fsm::{Action, Instance, ReceivedAdvert, State};
 use crate::net::addr::Netlink;
 use crate::net::announce::Announcer;
 use crate::net::socket::VrrpSocket;
-use crate::net::Family as NetFamily;
 use crate::packet::{self, Family, Packet, RxMeta};
 use crate::setup::{InstanceSpec, Vip};
 use std::collections::{BTreeMap, HashMap};
@@ -174,16 +173,12 @@ impl Runtime {
         };
         let ifindex = self.netlink.link_index(ifname).await.map_err(wrap)?;
         let mac = self.netlink.link_mac(ifindex).await.map_err(wrap)?;
-        let net_family = match family {
-            Family::V4 => NetFamily::V4,
-            Family::V6 => NetFamily::V6,
-        };
         let primary = self
             .netlink
-            .primary_address(ifindex, net_family)
+            .primary_address(ifindex, family)
             .await
             .map_err(wrap)?;
-        let socket = Arc::new(VrrpSocket::open(ifname, net_family).map_err(wrap)?);
+        let socket = Arc::new(VrrpSocket::open(ifname, family).map_err(wrap)?);
         let announcer = Announcer::open(ifname).map_err(wrap)?;
         let index = self.links.len();
         let primary = match primary {
@@ -214,8 +209,14 @@ impl Runtime {
                             return;
                         }
                     }
+                    // One bad datagram: drop it and read the next.
+                    Err(e @ crate::net::NetError::Malformed(_)) => {
+                        debug!("receive on link {index}: {e}");
+                    }
+                    // A socket error that persists (interface gone) must
+                    // not spin the CPU; the interface may come back.
                     Err(e) => {
-                        warn!("receive on {}: {e}", index);
+                        warn!("receive on link {index}: {e}");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }

@@ -26,22 +26,9 @@ pub use addr::{virtual_router_mac, LinkEvent, Netlink};
 pub use announce::Announcer;
 pub use socket::{Received, VrrpSocket};
 
-/// The IP version a socket or an address query is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    /// The family of an address.
-    pub fn of(addr: std::net::IpAddr) -> Self {
-        match addr {
-            std::net::IpAddr::V4(_) => Family::V4,
-            std::net::IpAddr::V6(_) => Family::V6,
-        }
-    }
-}
+/// The IP version a socket or an address query is for: the codec's, so the
+/// driver passes one value to both.
+pub use crate::packet::Family;
 
 /// Errors of the kernel-facing I/O. Netlink and socket errors keep their
 /// errno so callers can tell "try again" from "misconfigured".
