@@ -479,6 +479,18 @@ impl Runtime {
         if r.src == slot.src {
             return;
         }
+        if let Err(reason) = slot.spec.unicast_source_ok(r.src, r.ttl) {
+            let name = slot.spec.name.clone();
+            self.rejects.reject(
+                now,
+                reason,
+                format_args!(
+                    "{name}: unicast advert from {} (ttl {}) refused",
+                    r.src, r.ttl
+                ),
+            );
+            return;
+        }
         let expect = slot.spec.expect(slot.fsm.master_addr());
         let adv = match packet::validate(&inb.payload, &meta, &expect) {
             Ok(a) => a,

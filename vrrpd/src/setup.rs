@@ -35,6 +35,10 @@ pub struct InstanceSpec {
     pub advertised: Vec<IpAddr>,
     /// Empty: multicast to 224.0.0.18 / ff02::12.
     pub unicast_peers: Vec<IpAddr>,
+    /// Per-peer TTL bounds (`unicast_peer { ADDR min_ttl N max_ttl M }`).
+    pub peer_ttl: Vec<(IpAddr, Option<u8>, Option<u8>)>,
+    /// `check_unicast_src`: accept unicast adverts only from listed peers.
+    pub check_unicast_src: bool,
     /// `unicast_src_ip`, else `mcast_src_ip`; `None`: the interface's address.
     pub source: Option<IpAddr>,
     pub auth: Auth,
@@ -45,6 +49,24 @@ pub struct InstanceSpec {
 }
 
 impl InstanceSpec {
+    /// Whether a unicast advert from `src` with `ttl` may be this
+    /// instance's: keepalived's `check_unicast_src` and per-peer
+    /// `min_ttl` / `max_ttl`. Multicast instances accept any source.
+    pub fn unicast_source_ok(&self, src: IpAddr, ttl: u8) -> Result<(), &'static str> {
+        if self.unicast_peers.is_empty() {
+            return Ok(());
+        }
+        if self.check_unicast_src && !self.unicast_peers.contains(&src) {
+            return Err("unicast_src");
+        }
+        if let Some((_, min, max)) = self.peer_ttl.iter().find(|(a, _, _)| *a == src) {
+            if min.is_some_and(|m| ttl < m) || max.is_some_and(|m| ttl > m) {
+                return Err("ttl");
+            }
+        }
+        Ok(())
+    }
+
     /// What a received advert must match to be this instance's (RFC 5798
     /// §7.1). `master` is the router we follow, which keepalived's
     /// `skip_check_adv_addr` exempts from the address-list check.
@@ -57,7 +79,11 @@ impl InstanceSpec {
             addrs: &self.advertised,
             skip_check_adv_addr: self.skip_check_adv_addr,
             current_master: master,
-            check_ttl: true,
+            // keepalived checks the TTL / hop limit only for multicast:
+            // unicast peers may be routed (vrrp.c, "but not if unicast"),
+            // and keepalived itself sends IPv6 unicast with hop limit 64.
+            // Per-peer min_ttl / max_ttl are checked by the runtime.
+            check_ttl: self.unicast_peers.is_empty(),
             checksum_mode: self.checksum_mode,
         }
     }
@@ -179,6 +205,13 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
         vips,
         advertised,
         unicast_peers: i.unicast_peer.iter().map(|p| p.address).collect(),
+        peer_ttl: i
+            .unicast_peer
+            .iter()
+            .filter(|p| p.min_ttl.is_some() || p.max_ttl.is_some())
+            .map(|p| (p.address, p.min_ttl, p.max_ttl))
+            .collect(),
+        check_unicast_src: i.check_unicast_src,
         source,
         auth,
         checksum_mode: ChecksumMode::default(),
@@ -193,4 +226,67 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
 /// answered, short enough not to hold a duplicate address for long.
 fn release_hold(advert: Duration) -> Duration {
     advert.clamp(Duration::from_millis(20), Duration::from_millis(200))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn specs(text: &str) -> Vec<InstanceSpec> {
+        let opts = conf::keepalived::lexer::ParseOptions::default();
+        let out = conf::keepalived::lexer::parse_str("t.conf", text, &opts);
+        assert!(!out.diagnostics.has_errors(), "{}", out.diagnostics);
+        let (config, diags) = conf::keepalived::build::build(&out.nodes, &out.sources);
+        assert!(!diags.has_errors(), "{diags}");
+        instances(&config).unwrap()
+    }
+
+    #[test]
+    fn ipv6_instance_runs_v3_and_advertises_only_its_family() {
+        let s = specs(
+            "vrrp_instance V6 {\n interface eth0\n virtual_router_id 9\n priority 120\n advert_int 0.5\n version 3\n virtual_ipaddress {\n  2001:db8::1/64\n }\n virtual_ipaddress_excluded {\n  192.0.2.9/32\n }\n}\n",
+        );
+        let s = &s[0];
+        assert_eq!(s.family, Family::V6);
+        assert_eq!(s.version, Version::V3);
+        assert_eq!(s.advertised, vec!["2001:db8::1".parse::<IpAddr>().unwrap()]);
+        // Excluded addresses are installed but not advertised.
+        assert_eq!(s.vips.len(), 2);
+        assert_eq!(s.vips[0].prefix, 64);
+        assert_eq!(s.advert(120).max_adver_int, 50);
+        assert!(s.expect(None).check_ttl);
+    }
+
+    #[test]
+    fn v2_password_and_keepalived_defaults() {
+        let s = specs(
+            "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n authentication {\n  auth_type PASS\n  auth_pass secretpassword\n }\n virtual_ipaddress {\n  192.0.2.200\n }\n}\n",
+        );
+        let s = &s[0];
+        assert_eq!(s.version, Version::V2);
+        assert_eq!(s.fsm.priority, 100);
+        assert_eq!(s.fsm.advert_interval, Duration::from_secs(1));
+        assert!(s.fsm.preempt);
+        assert_eq!(s.garp_repeat, 5);
+        // Only the first 8 bytes of auth_pass go on the wire (RFC 2338 §5.3.6.1).
+        assert_eq!(s.auth, Auth::pass("secretpa"));
+        assert_eq!(s.vips[0].prefix, 32);
+    }
+
+    #[test]
+    fn unicast_skips_the_ttl_check_but_honours_peer_bounds() {
+        let s = specs(
+            "vrrp_instance U {\n interface eth0\n virtual_router_id 3\n unicast_src_ip 192.0.2.1\n check_unicast_src\n unicast_peer {\n  192.0.2.2 min_ttl 250\n  192.0.2.3\n }\n virtual_ipaddress {\n  192.0.2.100\n }\n}\n",
+        );
+        let s = &s[0];
+        assert!(!s.expect(None).check_ttl);
+        assert_eq!(s.source, Some("192.0.2.1".parse().unwrap()));
+        let p2: IpAddr = "192.0.2.2".parse().unwrap();
+        let p3: IpAddr = "192.0.2.3".parse().unwrap();
+        let stranger: IpAddr = "192.0.2.77".parse().unwrap();
+        assert_eq!(s.unicast_source_ok(p2, 255), Ok(()));
+        assert_eq!(s.unicast_source_ok(p2, 249), Err("ttl"));
+        assert_eq!(s.unicast_source_ok(p3, 64), Ok(()));
+        assert_eq!(s.unicast_source_ok(stranger, 255), Err("unicast_src"));
+    }
 }
