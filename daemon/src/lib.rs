@@ -7,8 +7,11 @@
 //! - [`signals`]: the Unix signals a daemon reacts to, as one async stream.
 //! - [`notify`]: systemd `sd_notify` (READY, RELOADING, STOPPING, STATUS).
 //! - [`pidfile`]: a pid file that removes itself.
+//! - [`script`]: runs scripts keepalived's way (no shell, own process group,
+//!   user switch, timeout that kills the group, script security check).
 
 pub mod logging;
 pub mod notify;
 pub mod pidfile;
+pub mod script;
 pub mod signals;
