@@ -1,0 +1,155 @@
+//! The tokio driver around [`Schedule`].
+//!
+//! ```text
+//!                 +--------------------+  spawn(attempt)  +-----------------+
+//!  shutdown ----> |  run() loop        | ---------------> | attempt task    |
+//!                 |  sleep_until(next) |                  | (semaphore      |
+//!                 |  Schedule          | <--------------- |  permit held)   |
+//!                 +--------------------+  results mpsc    +-----------------+
+//!                           |
+//!                           v  Update<T> (health changes, with subscribers)
+//! ```
+//!
+//! [`Checks`] deduplicates: adding a [`CheckKey`] that is already there only
+//! adds a subscriber, so a real server shared by several virtual servers is
+//! checked once. At most `max_concurrent` attempts run at a time (each holds
+//! a socket or a process; the machine allows 20,000 open files per process).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::check;
+use crate::outcome::CheckOutcome;
+use crate::schedule::{CheckId, HealthChange, Schedule};
+use crate::spec::{CheckKey, CheckSpec};
+
+/// Default bound on concurrent attempts: well under the 20,000 open files
+/// a process may hold, leaving room for the daemon's own sockets.
+pub const DEFAULT_MAX_CONCURRENT: usize = 4096;
+
+/// A set of deduplicated checks, each with the subscribers (`T`: whatever
+/// the caller uses to route a result, e.g. virtual/real server/checker
+/// indexes) that want its result.
+pub struct Checks<T> {
+    schedule: Schedule,
+    specs: HashMap<CheckId, CheckSpec>,
+    subscribers: HashMap<CheckId, Vec<T>>,
+    by_key: HashMap<CheckKey, CheckId>,
+}
+
+/// A check changed health; every subscriber of it is listed.
+#[derive(Debug, Clone)]
+pub struct Update<T> {
+    pub subscribers: Vec<T>,
+    pub change: HealthChange,
+    pub outcome: CheckOutcome,
+}
+
+impl<T: Clone> Checks<T> {
+    pub fn new(seed: u64) -> Self {
+        Checks {
+            schedule: Schedule::new(seed),
+            specs: HashMap::new(),
+            subscribers: HashMap::new(),
+            by_key: HashMap::new(),
+        }
+    }
+
+    /// Add `subscriber` to the check `key`, creating the check if it is new.
+    pub fn add(&mut self, key: CheckKey, subscriber: T, now: Instant) -> CheckId {
+        let id = match self.by_key.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = self.schedule.add(key.policy, now);
+                self.specs.insert(id, key.spec.clone());
+                self.by_key.insert(key, id);
+                id
+            }
+        };
+        self.subscribers.entry(id).or_default().push(subscriber);
+        id
+    }
+
+    /// Number of distinct checks.
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    pub fn subscribers(&self, id: CheckId) -> &[T] {
+        self.subscribers.get(&id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn is_up(&self, id: CheckId) -> Option<bool> {
+        self.schedule.is_up(id)
+    }
+}
+
+/// Run `checks` until `shutdown` completes, sending every health change to
+/// `updates`. Returns the checks (with their state) on shutdown or when the
+/// receiver is gone.
+pub async fn run<T, F>(
+    mut checks: Checks<T>,
+    max_concurrent: usize,
+    updates: mpsc::Sender<Update<T>>,
+    shutdown: F,
+) -> Checks<T>
+where
+    T: Clone + Send + 'static,
+    F: Future<Output = ()>,
+{
+    let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
+    let mut running: JoinSet<(CheckId, CheckOutcome)> = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let now = tokio::time::Instant::now();
+        for id in checks.schedule.poll_due(now.into_std()) {
+            let Some(spec) = checks.specs.get(&id).cloned() else {
+                continue;
+            };
+            let permits = permits.clone();
+            running.spawn(async move {
+                // The permit is taken inside the task so the loop never
+                // waits; the attempt's deadline starts once it holds one.
+                let _permit = permits.acquire_owned().await;
+                (id, check::run(&spec).await)
+            });
+        }
+        let sleep = async {
+            match checks.schedule.next_deadline() {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = sleep => {}
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                let Ok((id, outcome)) = done else { continue };
+                tracing::debug!(check = id.0, up = outcome.up, reason = %outcome.reason,
+                    latency_ms = outcome.latency.as_millis() as u64, "check attempt");
+                let now = tokio::time::Instant::now().into_std();
+                if let Some(change) = checks.schedule.handle_outcome(id, &outcome, now) {
+                    let update = Update {
+                        subscribers: checks.subscribers(id).to_vec(),
+                        change,
+                        outcome,
+                    };
+                    if updates.send(update).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    running.abort_all();
+    checks
+}

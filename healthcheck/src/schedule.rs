@@ -1,0 +1,374 @@
+//! The sans-IO check scheduler.
+//!
+//! It owns the timers and the health state of every check and never reads
+//! a clock: callers pass `now`. The driver loop is:
+//!
+//! 1. sleep until [`Schedule::next_deadline`];
+//! 2. start every id from [`Schedule::poll_due`];
+//! 3. feed each finished attempt to [`Schedule::handle_outcome`], which
+//!    re-arms the timer and returns a [`HealthChange`] when the check's
+//!    health (or its reported weight) changed.
+//!
+//! Timing follows keepalived: a failed attempt is retried after
+//! `delay_before_retry` up to `retry` times, so one check fails only after
+//! `retry + 1` failed attempts; otherwise the next check runs `delay_loop`
+//! later. On top of that, `rise` consecutive successful checks bring a
+//! check up and `fall` consecutive failed checks bring it down (both 1 in
+//! keepalived). The first check runs at a random point of `[0, warmup]`,
+//! and every `delay_loop` is jittered by ±[`JITTER_PERCENT`] %, so that
+//! thousands of checks added together do not fire in step.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::outcome::{CheckOutcome, Reason};
+use crate::spec::Policy;
+
+/// Spread of each `delay_loop`, in percent either side.
+pub const JITTER_PERCENT: u32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CheckId(pub usize);
+
+/// A check changed health, or reported a new weight while up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthChange {
+    pub id: CheckId,
+    pub up: bool,
+    /// The weight reported by the check (misc_dynamic, FILE_CHECK).
+    pub weight: Option<i64>,
+    /// The reason of the attempt that decided it.
+    pub reason: Reason,
+}
+
+#[derive(Debug)]
+struct Entry {
+    policy: Policy,
+    up: bool,
+    /// Failed attempts in the current check (reset by a success or when
+    /// the check is counted as failed).
+    failed_attempts: u32,
+    /// Consecutive successful / failed checks, for rise and fall.
+    successes: u32,
+    failures: u32,
+    weight: Option<i64>,
+    next_at: Option<Instant>,
+    in_flight: bool,
+}
+
+pub struct Schedule {
+    entries: Vec<Option<Entry>>,
+    timers: BTreeSet<(Instant, CheckId)>,
+    rng: StdRng,
+}
+
+impl Schedule {
+    /// `seed` makes the jitter reproducible in tests.
+    pub fn new(seed: u64) -> Self {
+        Schedule {
+            entries: Vec::new(),
+            timers: BTreeSet::new(),
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Add a check. It starts down with `alpha`, up otherwise (keepalived
+    /// assumes a real server alive until a check says otherwise).
+    pub fn add(&mut self, policy: Policy, now: Instant) -> CheckId {
+        let id = CheckId(self.entries.len());
+        let first = now + self.random_upto(policy.warmup);
+        self.entries.push(Some(Entry {
+            policy,
+            up: !policy.alpha,
+            failed_attempts: 0,
+            successes: 0,
+            failures: 0,
+            weight: None,
+            next_at: None,
+            in_flight: false,
+        }));
+        self.arm(id, first);
+        id
+    }
+
+    pub fn remove(&mut self, id: CheckId) {
+        if let Some(slot) = self.entries.get_mut(id.0) {
+            if let Some(e) = slot.take() {
+                if let Some(at) = e.next_at {
+                    self.timers.remove(&(at, id));
+                }
+            }
+        }
+    }
+
+    /// Current health of a check.
+    pub fn is_up(&self, id: CheckId) -> Option<bool> {
+        self.entry(id).map(|e| e.up)
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    /// Every check due at `now`, marked in flight: its timer stays disarmed
+    /// until its outcome comes back, so a slow check never overlaps itself.
+    pub fn poll_due(&mut self, now: Instant) -> Vec<CheckId> {
+        let mut due = Vec::new();
+        while let Some(&(at, id)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, id));
+            if let Some(e) = self.entry_mut(id) {
+                e.next_at = None;
+                e.in_flight = true;
+                due.push(id);
+            }
+        }
+        due
+    }
+
+    /// Feed the result of an attempt that finished at `now`.
+    pub fn handle_outcome(
+        &mut self,
+        id: CheckId,
+        outcome: &CheckOutcome,
+        now: Instant,
+    ) -> Option<HealthChange> {
+        let jittered = {
+            let e = self.entry(id)?;
+            let d = e.policy.delay_loop;
+            self.jitter(d)
+        };
+        let e = self.entry_mut(id)?;
+        e.in_flight = false;
+        let mut change = None;
+        let next;
+        if outcome.up {
+            e.failed_attempts = 0;
+            e.failures = 0;
+            e.successes = e.successes.saturating_add(1);
+            let weight_changed = e.weight != outcome.weight;
+            e.weight = outcome.weight;
+            if !e.up && e.successes >= e.policy.rise.max(1) {
+                e.up = true;
+                change = Some(true);
+            } else if e.up && weight_changed {
+                change = Some(true);
+            }
+            next = now + jittered;
+        } else if e.failed_attempts < e.policy.retry {
+            // keepalived `retry`: try again soon before counting a failure.
+            e.failed_attempts += 1;
+            next = now + e.policy.delay_before_retry;
+        } else {
+            e.failed_attempts = 0;
+            e.successes = 0;
+            e.failures = e.failures.saturating_add(1);
+            if e.up && e.failures >= e.policy.fall.max(1) {
+                e.up = false;
+                change = Some(false);
+            }
+            next = now + jittered;
+        }
+        let weight = e.weight;
+        self.arm(id, next);
+        change.map(|up| HealthChange {
+            id,
+            up,
+            weight,
+            reason: outcome.reason.clone(),
+        })
+    }
+
+    fn arm(&mut self, id: CheckId, at: Instant) {
+        if let Some(e) = self.entries.get_mut(id.0).and_then(Option::as_mut) {
+            if let Some(old) = e.next_at.replace(at) {
+                self.timers.remove(&(old, id));
+            }
+            self.timers.insert((at, id));
+        }
+    }
+
+    fn random_upto(&mut self, max: Duration) -> Duration {
+        let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+        if ms == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(self.rng.random_range(0..=ms))
+    }
+
+    fn jitter(&mut self, d: Duration) -> Duration {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2);
+        let spread = ms * u64::from(JITTER_PERCENT) / 100;
+        if spread == 0 {
+            return d;
+        }
+        let offset = self.rng.random_range(0..=2 * spread);
+        Duration::from_millis(ms - spread + offset)
+    }
+
+    fn entry(&self, id: CheckId) -> Option<&Entry> {
+        self.entries.get(id.0).and_then(Option::as_ref)
+    }
+
+    fn entry_mut(&mut self, id: CheckId) -> Option<&mut Entry> {
+        self.entries.get_mut(id.0).and_then(Option::as_mut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(retry: u32, rise: u32, fall: u32) -> Policy {
+        Policy {
+            delay_loop: Duration::from_secs(10),
+            retry,
+            delay_before_retry: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            alpha: false,
+            rise,
+            fall,
+        }
+    }
+
+    fn ok() -> CheckOutcome {
+        CheckOutcome::up(Reason::Ok, Duration::ZERO)
+    }
+
+    fn bad() -> CheckOutcome {
+        CheckOutcome::down(Reason::Refused, Duration::ZERO)
+    }
+
+    /// Run one attempt at the next deadline on a simulated clock.
+    fn step(s: &mut Schedule, now: &mut Instant, o: &CheckOutcome) -> Option<HealthChange> {
+        *now = s.next_deadline().unwrap();
+        let due = s.poll_due(*now);
+        assert_eq!(due.len(), 1);
+        s.handle_outcome(due[0], o, *now)
+    }
+
+    #[test]
+    fn fails_only_after_retry_plus_one_attempts() {
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut s = Schedule::new(1);
+        let id = s.add(policy(2, 1, 1), now);
+        assert_eq!(s.next_deadline(), Some(t0), "warmup 0 starts at once");
+        assert_eq!(step(&mut s, &mut now, &bad()), None);
+        assert_eq!(s.next_deadline(), Some(now + Duration::from_secs(1)));
+        assert_eq!(step(&mut s, &mut now, &bad()), None);
+        let change = step(&mut s, &mut now, &bad()).unwrap();
+        assert!(!change.up);
+        assert_eq!(change.reason, Reason::Refused);
+        assert_eq!(s.is_up(id), Some(false));
+        // After the failure the next check waits delay_loop ± jitter.
+        let gap = s.next_deadline().unwrap() - now;
+        assert!(gap >= Duration::from_millis(9500) && gap <= Duration::from_millis(10500));
+        // One success brings it back (rise 1).
+        assert!(step(&mut s, &mut now, &ok()).unwrap().up);
+    }
+
+    #[test]
+    fn a_success_between_retries_resets_the_count() {
+        let mut now = Instant::now();
+        let mut s = Schedule::new(2);
+        let id = s.add(policy(1, 1, 1), now);
+        assert_eq!(step(&mut s, &mut now, &bad()), None);
+        assert_eq!(step(&mut s, &mut now, &ok()), None);
+        assert_eq!(step(&mut s, &mut now, &bad()), None);
+        assert_eq!(s.is_up(id), Some(true));
+    }
+
+    #[test]
+    fn rise_and_fall_with_a_flapping_server() {
+        let mut now = Instant::now();
+        let mut s = Schedule::new(3);
+        let id = s.add(policy(0, 3, 2), now);
+        // Flapping every check: never two failures in a row, stays up.
+        for i in 0..20 {
+            let o = if i % 2 == 0 { bad() } else { ok() };
+            assert_eq!(step(&mut s, &mut now, &o), None, "check {i}");
+        }
+        assert_eq!(s.is_up(id), Some(true));
+        // Two failures in a row: down on the second.
+        assert_eq!(step(&mut s, &mut now, &bad()), None);
+        assert!(!step(&mut s, &mut now, &bad()).unwrap().up);
+        // Flapping while down: never three successes in a row.
+        for i in 0..21 {
+            let o = if i % 3 == 2 { bad() } else { ok() };
+            assert_eq!(step(&mut s, &mut now, &o), None, "check {i}");
+        }
+        assert_eq!(s.is_up(id), Some(false));
+        assert_eq!(step(&mut s, &mut now, &ok()), None);
+        assert_eq!(step(&mut s, &mut now, &ok()), None);
+        assert!(step(&mut s, &mut now, &ok()).unwrap().up);
+    }
+
+    #[test]
+    fn alpha_starts_down_until_first_success() {
+        let mut now = Instant::now();
+        let mut s = Schedule::new(4);
+        let id = s.add(
+            Policy {
+                alpha: true,
+                ..policy(1, 1, 1)
+            },
+            now,
+        );
+        assert_eq!(s.is_up(id), Some(false));
+        assert!(step(&mut s, &mut now, &ok()).unwrap().up);
+    }
+
+    #[test]
+    fn weight_change_while_up_is_reported() {
+        let mut now = Instant::now();
+        let mut s = Schedule::new(5);
+        s.add(policy(0, 1, 1), now);
+        let c = step(&mut s, &mut now, &ok().with_weight(Some(7))).unwrap();
+        assert_eq!((c.up, c.weight), (true, Some(7)));
+        assert_eq!(step(&mut s, &mut now, &ok().with_weight(Some(7))), None);
+    }
+
+    #[test]
+    fn warmup_spreads_first_checks() {
+        let now = Instant::now();
+        let mut s = Schedule::new(6);
+        let p = Policy {
+            warmup: Duration::from_secs(60),
+            ..policy(0, 1, 1)
+        };
+        for _ in 0..1000 {
+            s.add(p, now);
+        }
+        let mut firsts = Vec::new();
+        while let Some(at) = s.next_deadline() {
+            let due = s.poll_due(at);
+            firsts.extend(due.iter().map(|_| at - now));
+        }
+        assert_eq!(firsts.len(), 1000);
+        assert!(firsts.iter().all(|d| *d <= Duration::from_secs(60)));
+        // No second of the minute holds more than 5% of the checks.
+        let mut per_sec = [0u32; 61];
+        for d in &firsts {
+            per_sec[d.as_secs() as usize] += 1;
+        }
+        assert!(per_sec.iter().all(|n| *n <= 50), "{per_sec:?}");
+    }
+
+    #[test]
+    fn in_flight_checks_are_not_due_again() {
+        let now = Instant::now();
+        let mut s = Schedule::new(7);
+        let id = s.add(policy(0, 1, 1), now);
+        assert_eq!(s.poll_due(now), vec![id]);
+        assert_eq!(s.next_deadline(), None);
+        assert!(s.poll_due(now + Duration::from_secs(100)).is_empty());
+        s.remove(id);
+        assert_eq!(s.is_up(id), None);
+    }
+}

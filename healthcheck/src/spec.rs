@@ -1,0 +1,320 @@
+//! What one check does, resolved from the `conf` model: the target address,
+//! the kind-specific parameters and the timing policy. A [`CheckKey`] (spec
+//! plus policy) is the full identity of a check: two real servers of
+//! different virtual servers that need the same check share one run.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use conf::model::{Checker, CheckerKind, DnsType, RealServer, Url};
+
+/// keepalived's SMTP_CHECK default `helo_name`.
+pub const DEFAULT_HELO: &str = "smtpchecker.keepalived.org";
+
+/// The timing of a check (keepalived's parameters plus rise/fall).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Policy {
+    pub delay_loop: Duration,
+    /// Extra attempts before one check counts as failed (keepalived `retry`:
+    /// a check fails after `retry + 1` failed attempts).
+    pub retry: u32,
+    pub delay_before_retry: Duration,
+    /// The first check runs at a random point in `[0, warmup]`.
+    pub warmup: Duration,
+    /// Start down until the first success (keepalived `alpha`).
+    pub alpha: bool,
+    /// Consecutive successful checks to go up (1 = keepalived).
+    pub rise: u32,
+    /// Consecutive failed checks (each after its retries) to go down
+    /// (1 = keepalived).
+    pub fall: u32,
+}
+
+impl Policy {
+    pub fn from_checker(c: &Checker) -> Policy {
+        Policy {
+            delay_loop: c.delay_loop,
+            retry: c.retry,
+            delay_before_retry: c.delay_before_retry,
+            warmup: c.warmup,
+            alpha: c.alpha,
+            rise: 1,
+            fall: 1,
+        }
+    }
+}
+
+/// One check's parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CheckSpec {
+    /// Where to connect: `connect_ip`/`connect_port`, else the real
+    /// server's address and port (port 0 when neither is written).
+    pub target: SocketAddr,
+    /// Local address (`bindto`, `bind_port`).
+    pub bind: Option<SocketAddr>,
+    /// The single deadline of one attempt.
+    pub connect_timeout: Duration,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Tcp,
+    Http(HttpSpec),
+    Smtp {
+        helo: String,
+        /// Extra `host { }` targets, checked in turn after `target`.
+        extra: Vec<(SocketAddr, Option<SocketAddr>)>,
+    },
+    Dns {
+        qtype: u16,
+        name: String,
+    },
+    Misc(MiscSpec),
+    Ping,
+    Udp {
+        payload: Vec<u8>,
+        /// `None`: no reply needed (an ICMP error still fails the check);
+        /// `Some(prefix)`: a reply is needed and must start with `prefix`.
+        require_reply: Option<Vec<u8>>,
+        min_len: Option<u16>,
+        max_len: Option<u16>,
+    },
+    File(FileSpec),
+    /// A checker this crate cannot run (BFD_CHECK, bad hex payload, ...):
+    /// it always fails with the message, so nothing is silently "up".
+    Unsupported(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HttpSpec {
+    pub tls: bool,
+    /// Send the `Host`/virtualhost as TLS SNI (`enable_sni`).
+    pub sni: bool,
+    /// HTTP/1.0 when `http_protocol 1.0` / `1.0C`, else HTTP/1.1.
+    pub http10: bool,
+    /// The checker's effective virtualhost.
+    pub virtualhost: Option<String>,
+    pub urls: Vec<UrlSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UrlSpec {
+    pub path: String,
+    /// Lowercase hex MD5 of the body.
+    pub digest: Option<String>,
+    /// Accepted inclusive ranges; empty = 200-299.
+    pub status: Vec<(u16, u16)>,
+    pub virtualhost: Option<String>,
+}
+
+impl UrlSpec {
+    pub fn from_url(u: &Url) -> UrlSpec {
+        UrlSpec {
+            path: if u.path.is_empty() {
+                "/".to_owned()
+            } else {
+                u.path.clone()
+            },
+            digest: u.digest.as_ref().map(|d| d.to_ascii_lowercase()),
+            status: u.status_code.iter().map(|r| (r.start, r.end)).collect(),
+            virtualhost: u.virtualhost.clone(),
+        }
+    }
+
+    pub fn accepts(&self, code: u16) -> bool {
+        if self.status.is_empty() {
+            (200..=299).contains(&code)
+        } else {
+            self.status.iter().any(|(a, b)| (*a..=*b).contains(&code))
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MiscSpec {
+    pub command: String,
+    pub timeout: Duration,
+    /// Exit codes 2..=255 set the weight to `code - 2`.
+    pub dynamic: bool,
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileSpec {
+    pub path: String,
+    /// keepalived `weight`: 0 means "any non-zero value fails".
+    pub weight: i64,
+    pub reverse: bool,
+}
+
+/// DNS query type number (RFC 1035 §3.2.2, RFC 3596 for AAAA).
+pub fn dns_qtype(t: DnsType) -> u16 {
+    match t {
+        DnsType::A => 1,
+        DnsType::Ns => 2,
+        DnsType::Cname => 5,
+        DnsType::Soa => 6,
+        DnsType::Mx => 15,
+        DnsType::Txt => 16,
+        DnsType::Aaaa => 28,
+    }
+}
+
+fn socket(ip: Option<IpAddr>, port: Option<u16>) -> Option<SocketAddr> {
+    match (ip, port) {
+        (None, None) => None,
+        (ip, port) => Some(SocketAddr::new(
+            ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            port.unwrap_or(0),
+        )),
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(&s);
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl CheckSpec {
+    /// Resolve `checker` of real server `rs`. `delay_loop` of the checker
+    /// is the MISC_CHECK timeout default (keepalived: `misc_timeout`
+    /// defaults to the checker's delay_loop).
+    pub fn from_checker(rs: &RealServer, c: &Checker) -> CheckSpec {
+        let target = SocketAddr::new(
+            c.connect_ip.unwrap_or(rs.ip),
+            c.connect_port.or(rs.port).unwrap_or(0),
+        );
+        let bind = socket(c.bindto, c.bind_port);
+        let kind = match c.kind {
+            CheckerKind::Tcp => Kind::Tcp,
+            CheckerKind::HttpGet | CheckerKind::SslGet => Kind::Http(HttpSpec {
+                tls: c.kind == CheckerKind::SslGet,
+                sni: c.enable_sni,
+                http10: matches!(c.http_protocol.as_deref(), Some("1.0") | Some("1.0C")),
+                virtualhost: c.virtualhost.clone(),
+                urls: c.url.iter().map(UrlSpec::from_url).collect(),
+            }),
+            CheckerKind::Smtp => Kind::Smtp {
+                helo: c
+                    .helo_name
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_HELO.to_owned()),
+                extra: c
+                    .host
+                    .iter()
+                    .map(|h| {
+                        (
+                            SocketAddr::new(
+                                h.connect_ip.unwrap_or(target.ip()),
+                                h.connect_port.unwrap_or(target.port()),
+                            ),
+                            socket(h.bindto, h.bind_port),
+                        )
+                    })
+                    .collect(),
+            },
+            CheckerKind::Dns => Kind::Dns {
+                qtype: dns_qtype(c.dns_type.unwrap_or_default()),
+                name: c.name.clone().unwrap_or_else(|| ".".to_owned()),
+            },
+            CheckerKind::Misc => match &c.misc_path {
+                Some(p) => Kind::Misc(MiscSpec {
+                    command: p.clone(),
+                    timeout: c.misc_timeout.unwrap_or(c.delay_loop),
+                    dynamic: c.misc_dynamic,
+                    user: c.user.clone(),
+                    group: c.group.clone(),
+                }),
+                None => Kind::Unsupported("MISC_CHECK without misc_path".to_owned()),
+            },
+            CheckerKind::Ping => Kind::Ping,
+            CheckerKind::Udp => {
+                let payload = c.payload.as_deref().map(decode_hex);
+                let reply = c.require_reply.as_deref().map(decode_hex);
+                match (payload, reply) {
+                    (Some(None), _) => Kind::Unsupported("UDP_CHECK payload is not hex".into()),
+                    (_, Some(None)) => {
+                        Kind::Unsupported("UDP_CHECK require_reply is not hex".into())
+                    }
+                    (p, r) => Kind::Udp {
+                        payload: p.flatten().unwrap_or_default(),
+                        require_reply: r.flatten(),
+                        min_len: c.min_reply_length,
+                        max_len: c.max_reply_length,
+                    },
+                }
+            }
+            CheckerKind::File => match &c.track_file {
+                Some(p) => Kind::File(FileSpec {
+                    path: p.clone(),
+                    weight: c.weight.unwrap_or(0),
+                    reverse: c.reverse,
+                }),
+                None => Kind::Unsupported("FILE_CHECK without track_file".to_owned()),
+            },
+            CheckerKind::Bfd => Kind::Unsupported("BFD_CHECK is not implemented".to_owned()),
+        };
+        CheckSpec {
+            target,
+            bind,
+            connect_timeout: c.connect_timeout,
+            kind,
+        }
+    }
+}
+
+/// The full identity of a scheduled check.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CheckKey {
+    pub spec: CheckSpec,
+    pub policy: Policy,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_payloads() {
+        assert_eq!(decode_hex("0a0B ff"), Some(vec![0x0a, 0x0b, 0xff]));
+        assert_eq!(decode_hex("0x01"), Some(vec![1]));
+        assert_eq!(decode_hex("abc"), None);
+        assert_eq!(decode_hex("zz"), None);
+    }
+
+    #[test]
+    fn target_defaults_to_real_server() {
+        let rs = RealServer {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: Some(80),
+            ..RealServer::default()
+        };
+        let mut c = Checker::new(CheckerKind::Tcp);
+        assert_eq!(
+            CheckSpec::from_checker(&rs, &c).target,
+            "127.0.0.1:80".parse().unwrap()
+        );
+        c.connect_port = Some(8080);
+        assert_eq!(
+            CheckSpec::from_checker(&rs, &c).target,
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        let c = Checker::new(CheckerKind::Bfd);
+        assert!(matches!(
+            CheckSpec::from_checker(&rs, &c).kind,
+            Kind::Unsupported(_)
+        ));
+    }
+}
