@@ -117,33 +117,22 @@ fn from_toml_str_at(file: Arc<Path>, text: &str) -> (Option<Config>, Diagnostics
 
 /// Inheritance for a model whose origins say which keys were written.
 fn resolve_all(cfg: &mut Config, diags: &mut Diagnostics, sources: &SourceMap) {
-    let go = cfg.global_defs.origin.clone();
-    resolve::global(&mut cfg.global_defs, &|k: &str| go.has(k));
+    resolve::global(&mut cfg.global_defs);
     for s in &mut cfg.vrrp_scripts {
-        let o = s.origin.clone();
-        resolve::vrrp_script(s, &|k: &str| o.has(k));
+        resolve::vrrp_script(s);
     }
     let g = cfg.global_defs.clone();
     for inst in &mut cfg.vrrp_instances {
-        let o = inst.origin.clone();
-        for (key, msg) in resolve::instance(inst, &g, &|k: &str| o.has(k)) {
+        for (key, msg) in resolve::instance(inst, &g) {
             diags.push(sources.annotate(Diagnostic::warning(
-                o.key(key).cloned(),
+                inst.origin.key(key).cloned(),
                 Some(key),
                 format!("({}) {msg}", inst.name),
             )));
         }
     }
     for vs in &mut cfg.virtual_servers {
-        let rs_o: Vec<Origin> = vs.real_servers.iter().map(|r| r.origin.clone()).collect();
-        let ck_o: Vec<Vec<Origin>> = vs
-            .real_servers
-            .iter()
-            .map(|r| r.checkers.iter().map(|c| c.origin.clone()).collect())
-            .collect();
-        resolve::virtual_server(vs, &|ri, k| rs_o[ri].has(k), &|ri, ci, k| {
-            ck_o[ri][ci].has(k)
-        });
+        resolve::virtual_server(vs);
     }
 }
 

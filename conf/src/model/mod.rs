@@ -33,6 +33,8 @@ pub use lvs::*;
 pub use net::*;
 pub use vrrp::*;
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::diag::Location;
@@ -46,7 +48,7 @@ pub struct Origin {
     pub at: Option<Location>,
     /// Every keyword written inside the item's block, with its position.
     /// Also tells [`resolve`] which values were written and which inherit.
-    pub keys: Vec<(String, Location)>,
+    pub keys: Vec<(Cow<'static, str>, Location)>,
 }
 
 impl Origin {
@@ -68,7 +70,7 @@ impl Origin {
     }
 
     pub fn set_key(&mut self, key: &str, loc: Location) {
-        self.keys.push((key.to_owned(), loc));
+        self.keys.push((Cow::Owned(key.to_owned()), loc));
     }
 
     /// True if keyword `key` was written in the item's block.

@@ -1,8 +1,8 @@
 //! keepalived's inheritance and derived defaults, shared by both front ends.
 //!
-//! A front end parses an item, records which keys were written, and calls
-//! the function here; every key not written takes its value from the
-//! enclosing scope (`global_defs` for instances; virtual server → real
+//! A front end parses an item, records which keys were written in the
+//! item's [`super::Origin`], and calls the function here; every key not
+//! written takes its value from the enclosing scope (`global_defs` for instances; virtual server → real
 //! server → checker for LVS) or from keepalived's rule. The functions
 //! return notes (keyword, message) for values keepalived would change,
 //! which the front end reports as warnings.
@@ -11,31 +11,11 @@ use std::time::Duration;
 
 use super::{Checker, GlobalDefs, State, VirtualServer, VrrpInstance, VrrpScript};
 
-/// "Was this key written?" for the item being resolved.
-pub trait Written {
-    fn has(&self, key: &str) -> bool;
-}
-
-impl<F: Fn(&str) -> bool> Written for F {
-    fn has(&self, key: &str) -> bool {
-        self(key)
-    }
-}
-
-/// Everything was written: nothing is inherited (used for a model read
-/// back from its own TOML).
-pub struct All;
-
-impl Written for All {
-    fn has(&self, _: &str) -> bool {
-        true
-    }
-}
-
 pub type Notes = Vec<(&'static str, String)>;
 
 /// `vrrp_garp_lower_prio_*` default to the master values.
-pub fn global(g: &mut GlobalDefs, w: &dyn Written) {
+pub fn global(g: &mut GlobalDefs) {
+    let w = &g.origin;
     if !w.has("vrrp_garp_lower_prio_delay") {
         g.vrrp_garp_lower_prio_delay = g.vrrp_garp_master_delay;
     }
@@ -45,16 +25,17 @@ pub fn global(g: &mut GlobalDefs, w: &dyn Written) {
 }
 
 /// keepalived: a script timeout of 0 (unset) means the interval.
-pub fn vrrp_script(s: &mut VrrpScript, w: &dyn Written) {
-    if !w.has("timeout") || s.timeout.is_zero() {
+pub fn vrrp_script(s: &mut VrrpScript) {
+    if !s.origin.has("timeout") || s.timeout.is_zero() {
         s.timeout = s.interval;
     }
 }
 
 /// Defaults of a `vrrp_instance` from `global_defs` and keepalived's
 /// derivation rules (vrrp.c `vrrp_complete_instance`).
-pub fn instance(i: &mut VrrpInstance, g: &GlobalDefs, w: &dyn Written) -> Notes {
+pub fn instance(i: &mut VrrpInstance, g: &GlobalDefs) -> Notes {
     let mut notes = Notes::new();
+    let w = &i.origin;
     if !w.has("garp_master_delay") {
         i.garp_master_delay = g.vrrp_garp_master_delay;
     }
@@ -161,33 +142,25 @@ pub fn instance(i: &mut VrrpInstance, g: &GlobalDefs, w: &dyn Written) -> Notes 
 }
 
 /// Copy the virtual server's settings down to its real servers and their
-/// checkers. `rs_written(i)` tells which keys real server `i` wrote;
-/// `ck_written(i, j)` the same for checker `j` of real server `i`.
-pub fn virtual_server(
-    vs: &mut VirtualServer,
-    rs_written: &dyn Fn(usize, &str) -> bool,
-    ck_written: &dyn Fn(usize, usize, &str) -> bool,
-) {
-    let vsd = vs.check_defaults.clone();
+/// checkers.
+pub fn virtual_server(vs: &mut VirtualServer) {
+    let vsd = &vs.check_defaults;
     let vs_delay_loop = vs.delay_loop;
-    let vs_kind = vs.lb_kind;
-    let vs_tunnel = vs.tunnel;
-    for (ri, rs) in vs.real_servers.iter_mut().enumerate() {
-        if !rs_written(ri, "lvs_method") {
-            rs.lvs_method = vs_kind;
-            rs.tunnel = vs_tunnel;
+    for rs in vs.real_servers.iter_mut() {
+        if !rs.origin.has("lvs_method") {
+            rs.lvs_method = vs.lb_kind;
+            rs.tunnel = vs.tunnel;
         }
-        if !rs_written(ri, "inhibit_on_failure") {
+        if !rs.origin.has("inhibit_on_failure") {
             rs.inhibit_on_failure = rs
                 .check_defaults
                 .inhibit_on_failure
                 .or(vsd.inhibit_on_failure)
                 .unwrap_or(false);
         }
-        let rsd = rs.check_defaults.clone();
-        for (ci, ck) in rs.checkers.iter_mut().enumerate() {
-            let w = |k: &str| ck_written(ri, ci, k);
-            checker(ck, &rsd, &vsd, vs_delay_loop, &w);
+        let rsd = &rs.check_defaults;
+        for ck in rs.checkers.iter_mut() {
+            checker(ck, rsd, vsd, vs_delay_loop);
         }
     }
 }
@@ -201,29 +174,38 @@ fn checker(
     rsd: &super::CheckDefaults,
     vsd: &super::CheckDefaults,
     vs_delay_loop: Duration,
-    w: &dyn Fn(&str) -> bool,
 ) {
-    if !w("delay_loop") {
+    let w = |k: &str| ck.origin.has(k);
+    let (dl, al, ct, re, dbr, wu, vh) = (
+        w("delay_loop"),
+        w("alpha"),
+        w("connect_timeout"),
+        w("retry") || w("nb_get_retry") || w("nb_sock_retry"),
+        w("delay_before_retry"),
+        w("warmup"),
+        w("virtualhost"),
+    );
+    if !dl {
         ck.delay_loop = pick(&rsd.delay_loop, &vsd.delay_loop).unwrap_or(vs_delay_loop);
     }
-    if !w("alpha") {
+    if !al {
         ck.alpha = pick(&rsd.alpha, &vsd.alpha).unwrap_or(false);
     }
-    if !w("connect_timeout") {
+    if !ct {
         ck.connect_timeout =
             pick(&rsd.connect_timeout, &vsd.connect_timeout).unwrap_or(Duration::from_secs(5));
     }
-    if !w("retry") {
+    if !re {
         ck.retry = pick(&rsd.retry, &vsd.retry).unwrap_or(ck.kind.default_retry());
     }
-    if !w("delay_before_retry") {
+    if !dbr {
         ck.delay_before_retry = pick(&rsd.delay_before_retry, &vsd.delay_before_retry)
             .unwrap_or(ck.kind.default_delay_before_retry(ck.delay_loop));
     }
-    if !w("warmup") {
+    if !wu {
         ck.warmup = pick(&rsd.warmup, &vsd.warmup).unwrap_or(ck.delay_loop);
     }
-    if !w("virtualhost") {
+    if !vh {
         ck.virtualhost = pick(&rsd.virtualhost, &vsd.virtualhost);
     }
 }

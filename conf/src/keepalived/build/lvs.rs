@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{mark, origin_of, Builder};
+use super::{count, mark, origin_of, Builder};
 use crate::keepalived::tree::{Arg, Node};
 use crate::model::{
     CheckDefaults, CheckTarget, Checker, CheckerKind, DnsType, Family, LvsMethod, Protocol,
@@ -168,6 +168,7 @@ impl Builder<'_> {
             return;
         };
         let mut vs = VirtualServer {
+            real_servers: Vec::with_capacity(count(n, |k| k == "real_server")),
             origin: origin_of(n),
             ..VirtualServer::default()
         };
@@ -214,6 +215,7 @@ impl Builder<'_> {
                 mark(&mut vs.origin, c);
             }
         }
+
         if !vs.origin.has("lb_algo") && !vs.origin.has("lvs_sched") {
             self.warn(
                 &n.loc,
@@ -546,6 +548,7 @@ impl Builder<'_> {
         let mut rs = RealServer {
             ip,
             port,
+            checkers: Vec::with_capacity(count(n, |k| CheckerKind::parse(k).is_some())),
             origin: origin_of(n),
             ..RealServer::default()
         };
@@ -554,6 +557,8 @@ impl Builder<'_> {
                 mark(&mut rs.origin, c);
             }
         }
+        // A large config has tens of thousands of these: do not keep the
+        // spare capacity of growing vectors.
         Some(rs)
     }
 
@@ -617,6 +622,7 @@ impl Builder<'_> {
         }
         let mut ck = Checker::new(kind);
         ck.origin = origin_of(n);
+        ck.url = Vec::with_capacity(count(n, |k| k == "url"));
         let ctx = kind.keyword();
         for c in children {
             let ok = self.checker_kw(c, &mut ck);

@@ -13,6 +13,7 @@
 
 mod addr;
 mod global;
+mod keywords;
 mod lvs;
 mod vrrp;
 
@@ -391,18 +392,15 @@ impl Builder<'_> {
 
     /// Resolve inheritance once everything is read.
     fn finish(&mut self) {
-        let g_origin = self.cfg.global_defs.origin.clone();
-        resolve::global(&mut self.cfg.global_defs, &|k: &str| g_origin.has(k));
+        resolve::global(&mut self.cfg.global_defs);
         for s in &mut self.cfg.vrrp_scripts {
-            let o = s.origin.clone();
-            resolve::vrrp_script(s, &|k: &str| o.has(k));
+            resolve::vrrp_script(s);
         }
         let g = self.cfg.global_defs.clone();
         let mut notes = Vec::new();
         for inst in &mut self.cfg.vrrp_instances {
-            let o = inst.origin.clone();
-            for (key, msg) in resolve::instance(inst, &g, &|k: &str| o.has(k)) {
-                if let Some(loc) = o.key(key) {
+            for (key, msg) in resolve::instance(inst, &g) {
+                if let Some(loc) = inst.origin.key(key) {
                     notes.push((loc.clone(), key, format!("({}) {msg}", inst.name)));
                 }
             }
@@ -411,15 +409,7 @@ impl Builder<'_> {
             self.warn(&loc, key, msg);
         }
         for vs in &mut self.cfg.virtual_servers {
-            let rs_o: Vec<Origin> = vs.real_servers.iter().map(|r| r.origin.clone()).collect();
-            let ck_o: Vec<Vec<Origin>> = vs
-                .real_servers
-                .iter()
-                .map(|r| r.checkers.iter().map(|c| c.origin.clone()).collect())
-                .collect();
-            resolve::virtual_server(vs, &|ri, k| rs_o[ri].has(k), &|ri, ci, k| {
-                ck_o[ri][ci].has(k)
-            });
+            resolve::virtual_server(vs);
         }
     }
 }
@@ -448,11 +438,26 @@ pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// Record that keyword `n` was written in an item.
+/// Record that keyword `n` was written in an item. Known keywords are
+/// stored as `&'static str`: a large config marks hundreds of thousands.
 pub(crate) fn mark(origin: &mut Origin, n: &Node) {
-    origin.set_key(&n.keyword, n.loc.clone());
+    let key = match keywords::intern(&n.keyword) {
+        Some(k) => std::borrow::Cow::Borrowed(k),
+        None => std::borrow::Cow::Owned(n.keyword.clone()),
+    };
+    origin.keys.push((key, n.loc.clone()));
 }
 
+/// The origin of block `n`, with room for a key per statement in it (a
+/// large config has tens of thousands of blocks: no growing vectors).
 pub(crate) fn origin_of(n: &Node) -> Origin {
-    Origin::at(n.loc.clone())
+    Origin {
+        at: Some(n.loc.clone()),
+        keys: Vec::with_capacity(n.children().len()),
+    }
+}
+
+/// How many statements of block `n` have one of `keywords`... or satisfy `f`.
+pub(crate) fn count(n: &Node, f: impl Fn(&str) -> bool) -> usize {
+    n.children().iter().filter(|c| f(&c.keyword)).count()
 }

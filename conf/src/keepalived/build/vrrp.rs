@@ -530,6 +530,7 @@ impl Builder<'_> {
                 mark(&mut v.origin, c);
             }
         }
+
         self.cfg.vrrp_instances.push(v);
     }
 
