@@ -448,8 +448,17 @@ fn recursive_parameter_is_an_error_not_a_hang() {
     let (line, col, msg) = only_error(&out);
     assert_eq!((line, col), (2, 1));
     assert!(msg.contains("does not terminate"), "{msg}");
-    let out = parse("$A=$A $A\nx $A\n");
-    assert!(out.diagnostics.has_errors());
+    let out = parse("$A=${A}${A}\n$B=1\nx $A\ny $B\n");
+    let (line, _, msg) = only_error(&out);
+    assert_eq!(line, 3);
+    assert!(msg.contains("longer than"), "{msg}");
+    // After a runaway expansion, parameters are left as written (the
+    // configuration is in error anyway) instead of repeating the runaway.
+    assert_eq!(flat(&out.nodes), ["0:y $B"]);
+    // In ~SEQ arguments too.
+    let out = parse("$A=${A}${A}\n~SEQ(i, $A) x\n");
+    assert!(only_error(&out).2.contains("longer than"));
+    assert!(out.nodes.is_empty());
 }
 
 // ------------------------------------------------------------ ~SEQ / ~LST
@@ -539,6 +548,11 @@ fn seq_output_is_bounded() {
     let out = parse_str("t", "~SEQ(i, 0, 1, 9223372036854775807) x $i\n", &o);
     let (_, _, msg) = only_error(&out);
     assert!(msg.contains("more than 100 lines"), "{msg}");
+    // Few lines, but long ones: the byte budget (64 per line) applies.
+    let long = format!("~SEQ(i, 50) x{}\n", " y".repeat(100));
+    let out = parse_str("t", &long, &o);
+    assert!(only_error(&out).2.contains("6400 bytes"));
+    assert!(out.nodes.is_empty());
     let out = parse_str("t", "~SEQ(i, 20) ~SEQ(j, 20) x $i $j\n", &o);
     assert_eq!(out.diagnostics.errors().count(), 1, "{}", out.diagnostics);
     assert!(out.nodes.len() < 100);

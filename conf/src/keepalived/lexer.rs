@@ -78,7 +78,9 @@ pub struct ParseOptions {
     /// Deepest chain of nested `include`s accepted; one more is an error.
     pub max_include_depth: usize,
     /// Most lines `~SEQ`, `~LST` and multi-line parameters may generate in
-    /// one parse; beyond it expansion stops with an error.
+    /// one parse (and 64 times as many bytes); beyond it expansion stops
+    /// with an error. The default, a million lines, is far beyond any real
+    /// configuration and keeps a hostile one to a few hundred MB.
     pub max_generated_lines: usize,
     /// Seed for `${_RANDOM}`; `None` seeds from the clock like keepalived.
     pub random_seed: Option<u64>,
@@ -98,7 +100,7 @@ impl Default for ParseOptions {
         ParseOptions {
             config_id: None,
             max_include_depth: 32,
-            max_generated_lines: 2_000_000,
+            max_generated_lines: 1_000_000,
             random_seed: None,
             follow_includes: true,
         }

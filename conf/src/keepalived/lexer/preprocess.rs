@@ -9,6 +9,7 @@
 //! multi-byte character, so scanning bytes is safe and cutting at an ASCII
 //! byte never splits a character.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +24,8 @@ const MAX_PASSES: usize = 64;
 const MAX_LINE: usize = 1 << 16;
 /// Deepest nesting of `~SEQ`/`~LST`/multi-line parameter expansion.
 const MAX_GEN_DEPTH: u32 = 64;
+/// Bytes of generated text allowed per allowed generated line.
+const GENERATED_BYTES_PER_LINE: u128 = 64;
 /// Most patterns one `include` may expand to through `{a,b}` braces.
 const MAX_BRACE_PATTERNS: usize = 1024;
 
@@ -467,11 +470,14 @@ pub(super) struct Preprocessor<'o> {
     /// first, to refuse include cycles.
     include_stack: Vec<(PathBuf, Arc<Path>)>,
     generated: usize,
+    generated_bytes: u128,
     budget_exhausted: bool,
     depth_reported: bool,
     warned_undefined: HashSet<String>,
     rng: u64,
     scratch: Line,
+    /// A runaway expansion was reported; parameters are no longer expanded.
+    expansion_stopped: bool,
     /// Expansion nesting of the line being emitted (for includes in it).
     emit_depth: u32,
 }
@@ -511,11 +517,13 @@ impl<'o> Preprocessor<'o> {
             tree: TreeBuilder::default(),
             include_stack: Vec::new(),
             generated: 0,
+            generated_bytes: 0,
             budget_exhausted: false,
             depth_reported: false,
             warned_undefined: HashSet::new(),
             rng: seed | 1,
             scratch: Line::default(),
+            expansion_stopped: false,
             emit_depth: 0,
         }
     }
@@ -776,29 +784,13 @@ impl<'o> Preprocessor<'o> {
                 self.expand_lst(fc, line, gen_depth);
                 return None;
             }
-            if line.text.first() == Some(&b'~') || !line.text.contains(&b'$') {
+            if line.text.first() == Some(&b'~') {
                 break;
             }
-            passes += 1;
-            if passes > MAX_PASSES {
-                self.error(
-                    fc,
-                    line.pos_at(0),
-                    "parameter expansion does not terminate (recursive definition?); \
-                     line left partly expanded",
-                );
-                break;
-            }
-            if !self.replace_params(fc.dir.as_deref(), line, &mut pending) {
-                break;
-            }
-            if line.len() > MAX_LINE {
-                self.error(
-                    fc,
-                    line.pos_at(0),
-                    format!("parameter expansion makes this line longer than {MAX_LINE} bytes"),
-                );
-                return None;
+            match self.expand_once(fc, line, &mut pending, &mut passes) {
+                Expanded::Unchanged => break,
+                Expanded::TooLong => return None,
+                Expanded::Changed => {}
             }
             // keepalived runs decomment() again on the expanded line.
             let mut again = Line::default();
@@ -819,14 +811,17 @@ impl<'o> Preprocessor<'o> {
                 break;
             }
         }
-        if line.text.contains(&b'$') {
+        if line.text.contains(&b'$') && !self.expansion_stopped {
             self.warn_undefined(fc, line);
         }
         self.emit_depth = gen_depth;
         self.emit_line(fc, line);
         // Multi-line values can expand to themselves twice over; count their
         // lines like ~SEQ output so that cannot run away.
-        if !pending.is_empty() && !self.spend(fc, line.pos_at(0), pending.len() as u128) {
+        let pending_bytes = pending.iter().map(Line::len).max().unwrap_or(0);
+        if !pending.is_empty()
+            && !self.spend(fc, line.pos_at(0), pending.len() as u128, pending_bytes)
+        {
             return None;
         }
         for mut l in pending {
@@ -863,19 +858,68 @@ impl<'o> Preprocessor<'o> {
         true
     }
 
+    /// One expansion pass (bounded), as keepalived's `replace_param`. After
+    /// a runaway expansion, report it once and stop expanding parameters for
+    /// the rest of the parse: the configuration is in error anyway, and
+    /// repeating the runaway on every later line would only cost time.
+    fn expand_once(
+        &mut self,
+        fc: &FileCtx,
+        line: &mut Line,
+        pending: &mut Vec<Line>,
+        passes: &mut usize,
+    ) -> Expanded {
+        if self.expansion_stopped || !line.text.contains(&b'$') {
+            return Expanded::Unchanged;
+        }
+        *passes += 1;
+        if *passes > MAX_PASSES {
+            self.stop_expansion(
+                fc,
+                line.pos_at(0),
+                "parameter expansion does not terminate (recursive definition?)".to_owned(),
+            );
+            return Expanded::Unchanged;
+        }
+        let r = self.replace_params(fc.dir.as_deref(), line, pending);
+        if let Expanded::TooLong = r {
+            pending.clear();
+            self.stop_expansion(
+                fc,
+                line.pos_at(0),
+                format!("parameter expansion makes this line longer than {MAX_LINE} bytes"),
+            );
+        }
+        r
+    }
+
+    fn stop_expansion(&mut self, fc: &FileCtx, p: Pos, msg: String) {
+        self.expansion_stopped = true;
+        self.error(
+            fc,
+            p,
+            format!("{msg}; parameters are not expanded after this point"),
+        );
+    }
+
     /// One expansion pass over the line. Multi-line values put their first
-    /// line in place and their other lines into `pending`.
+    /// line in place and their other lines into `pending`. The line is left
+    /// unchanged if the result would be longer than [`MAX_LINE`].
     fn replace_params(
         &mut self,
         dir: Option<&Path>,
         line: &mut Line,
         pending: &mut Vec<Line>,
-    ) -> bool {
+    ) -> Expanded {
         let t = &line.text;
         let n = t.len();
         let mut out = Line::default();
         let mut i = 0;
         let mut changed = false;
+        // Disjoint borrows: definitions are read while the generator moves.
+        let defs = &self.defs;
+        let rng = &mut self.rng;
+        let config_id = self.config_id.as_deref();
         while let Some(off) = t[i..].iter().position(|&c| c == b'$') {
             let j = i + off;
             out.extend_from(line, i, j);
@@ -885,7 +929,7 @@ impl<'o> Preprocessor<'o> {
                 continue;
             };
             let name = String::from_utf8_lossy(&t[r.name.clone()]);
-            let Some(def) = self.defs.get(name.as_ref()) else {
+            let Some(def) = defs.get(name.as_ref()) else {
                 out.push(b'$', line.pos[j]);
                 continue;
             };
@@ -893,8 +937,8 @@ impl<'o> Preprocessor<'o> {
                 out.push(b'$', line.pos[j]);
                 continue;
             }
-            let def = def.clone();
-            let value = self.def_value(&def, r.params.as_ref().map(|p| &t[p.clone()]), dir);
+            let params = r.params.as_ref().map(|p| &t[p.clone()]);
+            let value = def_value(def, params, dir, config_id, rng);
             let p = line.pos[j];
             if def.multiline {
                 let mut parts = value.split('\n');
@@ -909,6 +953,9 @@ impl<'o> Preprocessor<'o> {
             } else {
                 out.extend_at(value.as_bytes(), p);
             }
+            if out.len() > MAX_LINE {
+                return Expanded::TooLong;
+            }
             i = r.end;
             changed = true;
             // keepalived stops replacing when a value starts a `~` line, so
@@ -920,52 +967,14 @@ impl<'o> Preprocessor<'o> {
             }
         }
         out.extend_from(line, i, n);
+        if out.len() > MAX_LINE {
+            return Expanded::TooLong;
+        }
         if changed {
             *line = out;
-        }
-        changed
-    }
-
-    fn def_value(&mut self, def: &Def, params: Option<&[u8]>, dir: Option<&Path>) -> String {
-        match &def.value {
-            DefValue::Text(v) => v.clone(),
-            DefValue::Instance => self.config_id.clone().unwrap_or_default(),
-            DefValue::Pwd => {
-                // keepalived changes into the directory of each file it
-                // reads, so `$_PWD` is that directory.
-                let cwd = std::env::current_dir().unwrap_or_default();
-                let dir = match dir {
-                    Some(d) => cwd.join(d),
-                    None => cwd,
-                };
-                dir.to_string_lossy().into_owned()
-            }
-            DefValue::Random => {
-                let (mut min, mut max) = (0u64, 32767u64);
-                if let Some(p) = params {
-                    let (a, e) = strtol(p, 0);
-                    min = a.max(0) as u64;
-                    if e < p.len() {
-                        let (b, _) = strtol(p, e);
-                        max = b.max(0) as u64;
-                    }
-                }
-                if max < min {
-                    std::mem::swap(&mut min, &mut max);
-                }
-                // xorshift64*: enough for keepalived's "random()".
-                self.rng ^= self.rng >> 12;
-                self.rng ^= self.rng << 25;
-                self.rng ^= self.rng >> 27;
-                let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
-                let span = max - min;
-                let v = if span == u64::MAX {
-                    r
-                } else {
-                    min + r % (span + 1)
-                };
-                v.to_string()
-            }
+            Expanded::Changed
+        } else {
+            Expanded::Unchanged
         }
     }
 
@@ -992,25 +1001,33 @@ impl<'o> Preprocessor<'o> {
         }
     }
 
-    /// Spend `n` lines of the generated-line budget.
-    fn spend(&mut self, fc: &FileCtx, p: Pos, n: u128) -> bool {
+    /// Spend `n` lines of `bytes` each from the generated-text budget:
+    /// [`ParseOptions::max_generated_lines`] lines, and
+    /// [`GENERATED_BYTES_PER_LINE`] times as many bytes (so a long line
+    /// repeated many times cannot exhaust memory either).
+    fn spend(&mut self, fc: &FileCtx, p: Pos, n: u128, bytes: usize) -> bool {
         if self.budget_exhausted {
             return false;
         }
-        let left = self.opts.max_generated_lines.saturating_sub(self.generated) as u128;
-        if n > left {
+        let max = self.opts.max_generated_lines;
+        let left = max.saturating_sub(self.generated) as u128;
+        let max_bytes = (max as u128).saturating_mul(GENERATED_BYTES_PER_LINE);
+        let bytes_left = max_bytes.saturating_sub(self.generated_bytes);
+        let want_bytes = n.saturating_mul(bytes as u128 + 1);
+        if n > left || want_bytes > bytes_left {
             self.budget_exhausted = true;
             self.error(
                 fc,
                 p,
                 format!(
-                    "~SEQ/~LST expansion would generate more than {} lines; expansion stopped",
-                    self.opts.max_generated_lines
+                    "~SEQ/~LST/parameter expansion would generate more than {max} lines \
+                     (or {max_bytes} bytes); expansion stopped"
                 ),
             );
             return false;
         }
         self.generated += n as usize;
+        self.generated_bytes += want_bytes;
         true
     }
 
@@ -1053,11 +1070,12 @@ impl<'o> Preprocessor<'o> {
         // keepalived expands parameters inside the ~SEQ arguments.
         let mut params = line.slice(params_start, close + 1);
         let mut ml = Vec::new();
-        for _ in 0..MAX_PASSES {
-            if !params.text.contains(&b'$')
-                || !self.replace_params(fc.dir.as_deref(), &mut params, &mut ml)
-            {
-                break;
+        let mut passes = 0;
+        loop {
+            match self.expand_once(fc, &mut params, &mut ml, &mut passes) {
+                Expanded::Unchanged => break,
+                Expanded::TooLong => return,
+                Expanded::Changed => {}
             }
         }
         if !ml.is_empty() {
@@ -1114,10 +1132,10 @@ impl<'o> Preprocessor<'o> {
             return invalid(self, at(0), "~SEQx only takes numbers >= 0");
         }
         let count = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
-        if !self.spend(fc, line.pos_at(0), count.max(0) as u128) {
+        let body_start = skip_blanks(t, close + 1);
+        if !self.spend(fc, line.pos_at(0), count.max(0) as u128, n - body_start) {
             return;
         }
-        let body_start = skip_blanks(t, close + 1);
         let body = line.slice(body_start, n);
         let var = String::from_utf8_lossy(&t[var]).into_owned();
         let mut v = start;
@@ -1235,10 +1253,10 @@ impl<'o> Preprocessor<'o> {
             }
             p = skip_blanks(t, p + 1);
         }
-        if !self.spend(fc, line.pos_at(0), sets.len() as u128) {
+        let body_start = skip_blanks(t, p + 1).min(n);
+        if !self.spend(fc, line.pos_at(0), sets.len() as u128, n - body_start) {
             return;
         }
-        let body_start = skip_blanks(t, p + 1);
         let body = line.slice(body_start.min(n), n);
         for set in sets {
             for (var, value) in vars.iter().zip(set) {
@@ -1479,6 +1497,64 @@ impl<'o> Preprocessor<'o> {
         self.run_file(&child, &text);
         self.include_stack.pop();
     }
+}
+
+/// The text a definition stands for. `params` are `${_RANDOM min max}`'s.
+fn def_value<'d>(
+    def: &'d Def,
+    params: Option<&[u8]>,
+    dir: Option<&Path>,
+    config_id: Option<&str>,
+    rng: &mut u64,
+) -> Cow<'d, str> {
+    match &def.value {
+        DefValue::Text(v) => Cow::Borrowed(v),
+        DefValue::Instance => Cow::Owned(config_id.unwrap_or_default().to_owned()),
+        DefValue::Pwd => {
+            // keepalived changes into the directory of each file it reads,
+            // so `$_PWD` is that directory.
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let dir = match dir {
+                Some(d) => cwd.join(d),
+                None => cwd,
+            };
+            Cow::Owned(dir.to_string_lossy().into_owned())
+        }
+        DefValue::Random => {
+            let (mut min, mut max) = (0u64, 32767u64);
+            if let Some(p) = params {
+                let (a, e) = strtol(p, 0);
+                min = a.max(0) as u64;
+                if e < p.len() {
+                    let (b, _) = strtol(p, e);
+                    max = b.max(0) as u64;
+                }
+            }
+            if max < min {
+                std::mem::swap(&mut min, &mut max);
+            }
+            // xorshift64*: enough for keepalived's random().
+            *rng ^= *rng >> 12;
+            *rng ^= *rng << 25;
+            *rng ^= *rng >> 27;
+            let r = rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            let span = max - min;
+            let v = if span == u64::MAX {
+                r
+            } else {
+                min + r % (span + 1)
+            };
+            Cow::Owned(v.to_string())
+        }
+    }
+}
+
+/// What one expansion pass did.
+enum Expanded {
+    Unchanged,
+    Changed,
+    /// The result would be longer than [`MAX_LINE`]; the line is unchanged.
+    TooLong,
 }
 
 /// Index of the first `{` or `}` outside quotes at or after `s`, or the end.
