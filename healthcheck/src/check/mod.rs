@@ -2,6 +2,7 @@
 //! returns a [`CheckOutcome`]; retries and timing belong to the scheduler.
 
 pub mod http;
+pub mod misc;
 pub mod tcp;
 
 use std::time::Instant;
@@ -15,6 +16,7 @@ pub async fn run(spec: &CheckSpec) -> CheckOutcome {
     match &spec.kind {
         Kind::Tcp => tcp::check(spec).await,
         Kind::Http(h) => http::check(spec, h).await,
+        Kind::Misc(m) => misc::check(m).await,
         Kind::Unsupported(msg) => {
             CheckOutcome::down(Reason::Unsupported(msg.clone()), start.elapsed())
         }

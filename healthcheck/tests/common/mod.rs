@@ -38,6 +38,9 @@ async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> String {
     let mut b = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
         match s.read(&mut b).await {
+            // Like a real HTTP server, answer at once when the client sends
+            // something that is not HTTP (a TLS ClientHello).
+            Ok(1) if buf.is_empty() && !b[0].is_ascii_uppercase() => break,
             Ok(1) => buf.push(b[0]),
             _ => break,
         }

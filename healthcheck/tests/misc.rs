@@ -1,0 +1,98 @@
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use healthcheck::check::misc;
+use healthcheck::spec::MiscSpec;
+use healthcheck::Reason;
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn spec(cmd: String, timeout_ms: u64, dynamic: bool) -> MiscSpec {
+    MiscSpec {
+        command: cmd,
+        timeout: Duration::from_millis(timeout_ms),
+        dynamic,
+        user: None,
+        group: None,
+    }
+}
+
+#[tokio::test]
+async fn exit_codes_and_arguments() {
+    let d = tempfile::tempdir().unwrap();
+    let s = script(d.path(), "exit.sh", "exit \"$1\"");
+    let run = |code: &str, dynamic| {
+        let cmd = format!("{} {code}", s.display());
+        async move { misc::check(&spec(cmd, 5000, dynamic)).await }
+    };
+    let o = run("0", false).await;
+    assert_eq!((o.up, o.reason, o.weight), (true, Reason::Ok, None));
+    let o = run("1", false).await;
+    assert_eq!(
+        (o.up, o.reason.to_string()),
+        (false, "script exit 1".into())
+    );
+    let o = run("7", false).await;
+    assert_eq!((o.up, o.reason), (false, Reason::ScriptExit(7)));
+    // misc_dynamic: 2..255 is up with weight code - 2.
+    let o = run("7", true).await;
+    assert_eq!((o.up, o.weight), (true, Some(5)));
+    let o = run("2", true).await;
+    assert_eq!((o.up, o.weight), (true, Some(0)));
+    let o = run("1", true).await;
+    assert!(!o.up);
+}
+
+#[tokio::test]
+async fn missing_program_is_down() {
+    let o = misc::check(&spec("/nonexistent/check-script".into(), 1000, false)).await;
+    assert!(!o.up);
+    assert!(matches!(o.reason, Reason::Io(_)), "{:?}", o.reason);
+}
+
+fn alive(pid: i32) -> bool {
+    // Gone, or a zombie waiting for its (new) parent, is not alive.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn timeout_kills_the_whole_process_group() {
+    let d = tempfile::tempdir().unwrap();
+    let pidfile = d.path().join("sleep.pid");
+    let s = script(
+        d.path(),
+        "hang.sh",
+        &format!("sleep 300 &\necho $! > {}\nwait", pidfile.display()),
+    );
+    let o = misc::check(&spec(s.display().to_string(), 500, false)).await;
+    assert_eq!((o.up, o.reason), (false, Reason::Timeout));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SIGKILL is delivered asynchronously; wait for the kernel to act.
+    let mut gone = false;
+    for _ in 0..100 {
+        if !alive(pid) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "background sleep {pid} survived the timeout");
+}
