@@ -354,6 +354,26 @@ impl V<'_> {
                 format!("({name}) preempt_delay does not work with initial state MASTER"),
             );
         }
+        // keepalived.conf(5) `priority`: an address owner's priority is not
+        // changed by tracking, so weights there have no effect.
+        if i.priority == 255 {
+            let weighted = i.track_interface.iter().any(|t| t.weight != 0)
+                || [
+                    &i.track_script,
+                    &i.track_file,
+                    &i.track_process,
+                    &i.track_bfd,
+                ]
+                .iter()
+                .any(|l| l.iter().any(|t| t.weight.is_some_and(|w| w != 0)));
+            if weighted {
+                self.warn(
+                    o.key("priority"),
+                    "priority",
+                    format!("({name}) priority 255 (address owner) is not changed by tracking; track weights have no effect"),
+                );
+            }
+        }
         // keepalived logs and ignores a track entry naming nothing.
         let refs: [(&str, &Vec<TrackedRef>, Vec<&str>); 4] = [
             (
