@@ -7,6 +7,9 @@
 //! - [`fsm`]: the sans-IO VRRP instance state machine (RFC 5798 §6).
 //! - [`net`]: kernel I/O: raw VRRP sockets, netlink addresses, GARP / NA.
 //! - [`cli`]: the command line (keepalived's flags and ours).
+//! - [`track`]: keepalived tracking, sans-IO: track_script/interface/file/
+//!   process weights → effective priority and FAULT; script scheduling;
+//!   sync group rules; a /proc process counter.
 
 pub mod cli;
 pub mod fsm;
@@ -14,3 +17,4 @@ pub mod net;
 pub mod packet;
 pub mod runtime;
 pub mod setup;
+pub mod track;
