@@ -1,0 +1,156 @@
+#![allow(clippy::unwrap_used)]
+//! The convenience loaders, inheritance down the LVS tree, and the keepalived
+//! defaults of a minimal file.
+
+use std::time::Duration;
+
+use conf::model::*;
+use conf::{load_file, load_keepalived_str, ParseOptions};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn minimal_instance_has_keepalived_defaults() {
+    let l = load_keepalived_str(
+        "m.conf",
+        "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+        &ParseOptions::default(),
+    );
+    assert!(l.is_ok(), "{}", l.diagnostics);
+    let i = &l.config.vrrp_instances[0];
+    assert_eq!(i.priority, 100);
+    assert_eq!(i.state, State::Backup);
+    assert_eq!(i.advert_int, secs(1));
+    assert_eq!(i.version, 2);
+    assert!(i.preempt);
+    assert!(i.accept);
+    assert_eq!(i.garp_master_delay, secs(5));
+    assert_eq!(i.garp_master_repeat, 5);
+    assert_eq!(i.garp_lower_prio_delay, secs(5));
+    assert_eq!(i.garp_lower_prio_repeat, 5);
+    assert_eq!(i.garp_master_refresh, Duration::ZERO);
+    assert_eq!(i.garp_master_refresh_repeat, 1);
+    assert_eq!(i.down_timer_adverts, 3);
+    assert_eq!(i.virtual_ipaddress[0].address.prefix(), 32);
+    let g = &l.config.global_defs;
+    assert_eq!(g.vrrp_mcast_group4.to_string(), "224.0.0.18");
+    assert_eq!(g.vrrp_mcast_group6.to_string(), "ff02::12");
+}
+
+#[test]
+fn global_defaults_flow_into_instances() {
+    let text = "global_defs {\n vrrp_version 3\n vrrp_garp_master_delay 1\n vrrp_garp_master_repeat 2\n vrrp_strict\n}\n\
+vrrp_instance V {\n interface eth0\n virtual_router_id 1\n priority 255\n garp_master_repeat 9\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n\
+vrrp_instance W {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n  2001:db8::1\n }\n}\n";
+    let l = load_keepalived_str("g.conf", text, &ParseOptions::default());
+    assert!(l.is_ok(), "{}", l.diagnostics);
+    let v = l.config.vrrp_instance("V").unwrap();
+    assert_eq!(v.version, 3);
+    assert_eq!(v.garp_master_delay, secs(1));
+    assert_eq!(v.garp_master_repeat, 9);
+    // The lower-priority repeat follows the instance's own master repeat.
+    assert_eq!(v.garp_lower_prio_repeat, 9);
+    assert!(v.strict_mode);
+    assert!(!v.accept);
+    // Priority 255 and no state: MASTER.
+    assert_eq!(v.state, State::Master);
+    let w = l.config.vrrp_instance("W").unwrap();
+    assert_eq!(w.version, 3);
+    assert!(w.is_ipv6());
+}
+
+#[test]
+fn lvs_settings_inherit_down_to_checkers() {
+    let text = "virtual_server 192.0.2.1 80 {\n lb_algo rr\n lb_kind DR\n delay_loop 20\n connect_timeout 7\n retry 4\n virtualhost vs.example\n\
+ real_server 198.51.100.1 80 {\n  retry 6\n  delay_before_retry 9\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n  DNS_CHECK {\n   connect_timeout 2\n   type A\n  }\n }\n\
+ real_server 198.51.100.2 80 {\n  lvs_method NAT\n  MISC_CHECK {\n   misc_path /bin/true\n   delay_loop 3\n  }\n }\n}\n";
+    let l = load_keepalived_str("lvs.conf", text, &ParseOptions::default());
+    assert!(l.is_ok(), "{}", l.diagnostics);
+    let vs = &l.config.virtual_servers[0];
+    let r0 = &vs.real_servers[0];
+    assert_eq!(r0.lvs_method, LvsMethod::Dr);
+    let http = &r0.checkers[0];
+    assert_eq!(http.delay_loop, secs(20));
+    assert_eq!(http.connect_timeout, secs(7));
+    assert_eq!(http.retry, 6);
+    assert_eq!(http.delay_before_retry, secs(9));
+    assert_eq!(http.warmup, secs(20));
+    assert_eq!(http.virtualhost.as_deref(), Some("vs.example"));
+    let dns = &r0.checkers[1];
+    assert_eq!(dns.connect_timeout, secs(2));
+    assert_eq!(dns.dns_type, Some(DnsType::A));
+    assert_eq!(dns.retry, 6);
+    let r1 = &vs.real_servers[1];
+    assert_eq!(r1.lvs_method, LvsMethod::Nat);
+    let misc = &r1.checkers[0];
+    assert_eq!(misc.delay_loop, secs(3));
+    // Virtual server's retry 4 beats MISC_CHECK's own default of 0.
+    assert_eq!(misc.retry, 4);
+    // delay_before_retry not written anywhere on this path: MISC default 1 s.
+    assert_eq!(misc.delay_before_retry, secs(1));
+    assert_eq!(misc.warmup, secs(3));
+}
+
+#[test]
+fn load_file_picks_the_front_end_by_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &k,
+        "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  192.0.2.1/24\n }\n}\n",
+    )
+    .unwrap();
+    let lk = load_file(&k, &ParseOptions::default());
+    assert!(lk.is_ok(), "{}", lk.diagnostics);
+    let t = dir.path().join("vrrpd.toml");
+    std::fs::write(&t, conf::to_toml_string(&lk.config)).unwrap();
+    let lt = load_file(&t, &ParseOptions::default());
+    assert!(lt.is_ok(), "{}", lt.diagnostics);
+    assert_eq!(lt.config, lk.config);
+    // A bad TOML file: the error names the file and the line.
+    std::fs::write(&t, "[[vrrp_instance]]\nname = 5\n").unwrap();
+    let bad = load_file(&t, &ParseOptions::default());
+    let e = bad.diagnostics.errors().next().unwrap();
+    let loc = e.location.as_ref().unwrap();
+    assert_eq!(&*loc.file, t.as_path());
+    assert_eq!(loc.line, 2);
+}
+
+#[test]
+fn errors_in_included_files_name_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let inc = dir.path().join("inst.conf");
+    std::fs::write(&inc, "vrrp_instance V {\n interface eth0\n virtual_router_id 999\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n").unwrap();
+    let main = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &main,
+        format!(
+            "global_defs {{\n router_id x\n}}\ninclude {}\n",
+            inc.display()
+        ),
+    )
+    .unwrap();
+    let l = conf::load_keepalived_file(&main, &ParseOptions::default());
+    let e = l.diagnostics.errors().next().unwrap();
+    let loc = e.location.as_ref().unwrap();
+    assert_eq!(&*loc.file, inc.as_path());
+    assert_eq!((loc.line, loc.col), (3, 20));
+    assert_eq!(e.message, "expected an integer 1-255, found `999`");
+    assert_eq!(l.config.global_defs.router_id.as_deref(), Some("x"));
+}
+
+#[test]
+fn missing_file_is_an_error_without_location() {
+    let l = load_file(
+        std::path::Path::new("/nonexistent/vrrpd.toml"),
+        &ParseOptions::default(),
+    );
+    assert!(!l.is_ok());
+    let l = load_file(
+        std::path::Path::new("/nonexistent/keepalived.conf"),
+        &ParseOptions::default(),
+    );
+    assert!(!l.is_ok());
+}
