@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use conf::model::{Checker, CheckerKind, DnsType, RealServer, Url};
+use conf::model::{Checker, CheckerKind, DnsType, RealServer, TrackFile, Url};
 
 /// keepalived's SMTP_CHECK default `helo_name`.
 pub const DEFAULT_HELO: &str = "smtpchecker.keepalived.org";
@@ -144,9 +144,13 @@ pub struct MiscSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FileSpec {
     pub path: String,
-    /// keepalived `weight`: 0 means "any non-zero value fails".
+    /// keepalived `weight`: 0 means "any non-zero value fails"; otherwise
+    /// the real server's weight becomes `base_weight + value * weight`
+    /// (negated with `reverse`).
     pub weight: i64,
     pub reverse: bool,
+    /// The real server's configured weight.
+    pub base_weight: i64,
 }
 
 /// DNS query type number (RFC 1035 §3.2.2, RFC 3596 for AAAA).
@@ -188,10 +192,11 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 }
 
 impl CheckSpec {
-    /// Resolve `checker` of real server `rs`. `delay_loop` of the checker
-    /// is the MISC_CHECK timeout default (keepalived: `misc_timeout`
-    /// defaults to the checker's delay_loop).
-    pub fn from_checker(rs: &RealServer, c: &Checker) -> CheckSpec {
+    /// Resolve `checker` of real server `rs`. `track_files` are the
+    /// global `track_file` blocks FILE_CHECK refers to by name. The
+    /// checker's delay_loop is the MISC_CHECK timeout default (keepalived:
+    /// `misc_timeout` defaults to it).
+    pub fn from_checker(rs: &RealServer, c: &Checker, track_files: &[TrackFile]) -> CheckSpec {
         let target = SocketAddr::new(
             c.connect_ip.unwrap_or(rs.ip),
             c.connect_port.or(rs.port).unwrap_or(0),
@@ -256,14 +261,28 @@ impl CheckSpec {
                     },
                 }
             }
-            CheckerKind::File => match &c.track_file {
-                Some(p) => Kind::File(FileSpec {
-                    path: p.clone(),
-                    weight: c.weight.unwrap_or(0),
-                    reverse: c.reverse,
-                }),
-                None => Kind::Unsupported("FILE_CHECK without track_file".to_owned()),
-            },
+            CheckerKind::File => {
+                match c
+                    .track_file
+                    .as_ref()
+                    .map(|n| (n, track_files.iter().find(|t| &t.name == n)))
+                {
+                    // keepalived: the checker's own weight, if written and
+                    // non-zero, overrides the track_file's.
+                    Some((_, Some(tf))) => Kind::File(FileSpec {
+                        path: tf.file.clone(),
+                        weight: c.weight.filter(|w| *w != 0).unwrap_or(tf.weight),
+                        reverse: if c.weight.is_some_and(|w| w != 0) {
+                            c.reverse
+                        } else {
+                            tf.weight_reverse
+                        },
+                        base_weight: i64::from(rs.weight),
+                    }),
+                    Some((n, None)) => Kind::Unsupported(format!("track_file {n} not defined")),
+                    None => Kind::Unsupported("FILE_CHECK without track_file".to_owned()),
+                }
+            }
             CheckerKind::Bfd => Kind::Unsupported("BFD_CHECK is not implemented".to_owned()),
         };
         CheckSpec {
@@ -303,17 +322,44 @@ mod tests {
         };
         let mut c = Checker::new(CheckerKind::Tcp);
         assert_eq!(
-            CheckSpec::from_checker(&rs, &c).target,
+            CheckSpec::from_checker(&rs, &c, &[]).target,
             "127.0.0.1:80".parse().unwrap()
         );
         c.connect_port = Some(8080);
         assert_eq!(
-            CheckSpec::from_checker(&rs, &c).target,
+            CheckSpec::from_checker(&rs, &c, &[]).target,
             "127.0.0.1:8080".parse().unwrap()
         );
+        let mut f = Checker::new(CheckerKind::File);
+        f.track_file = Some("tf".into());
+        let tf = TrackFile {
+            name: "tf".into(),
+            file: "/run/x".into(),
+            weight: -3,
+            ..TrackFile::default()
+        };
+        assert_eq!(
+            CheckSpec::from_checker(&rs, &f, std::slice::from_ref(&tf)).kind,
+            Kind::File(FileSpec {
+                path: "/run/x".into(),
+                weight: -3,
+                reverse: false,
+                base_weight: 1
+            })
+        );
+        f.weight = Some(2);
+        f.reverse = true;
+        assert!(matches!(
+            CheckSpec::from_checker(&rs, &f, &[tf]).kind,
+            Kind::File(FileSpec {
+                weight: 2,
+                reverse: true,
+                ..
+            })
+        ));
         let c = Checker::new(CheckerKind::Bfd);
         assert!(matches!(
-            CheckSpec::from_checker(&rs, &c).kind,
+            CheckSpec::from_checker(&rs, &c, &[]).kind,
             Kind::Unsupported(_)
         ));
     }

@@ -1,9 +1,14 @@
 //! The checkers. Each one runs one attempt against a [`CheckSpec`] and
 //! returns a [`CheckOutcome`]; retries and timing belong to the scheduler.
 
+pub mod dns;
+pub mod file;
 pub mod http;
 pub mod misc;
+pub mod ping;
+pub mod smtp;
 pub mod tcp;
+pub mod udp;
 
 use std::time::Instant;
 
@@ -17,12 +22,18 @@ pub async fn run(spec: &CheckSpec) -> CheckOutcome {
         Kind::Tcp => tcp::check(spec).await,
         Kind::Http(h) => http::check(spec, h).await,
         Kind::Misc(m) => misc::check(m).await,
+        Kind::Smtp { helo, extra } => smtp::check(spec, helo, extra).await,
+        Kind::Dns { qtype, name } => dns::check(spec, *qtype, name).await,
+        Kind::Ping => ping::check(spec).await,
+        Kind::Udp {
+            payload,
+            require_reply,
+            min_len,
+            max_len,
+        } => udp::check(spec, payload, require_reply.as_deref(), *min_len, *max_len).await,
+        Kind::File(f) => file::check(f).await,
         Kind::Unsupported(msg) => {
             CheckOutcome::down(Reason::Unsupported(msg.clone()), start.elapsed())
         }
-        _ => CheckOutcome::down(
-            Reason::Unsupported("checker not built yet".to_owned()),
-            start.elapsed(),
-        ),
     }
 }

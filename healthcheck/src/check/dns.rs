@@ -1,0 +1,126 @@
+//! DNS_CHECK: one query over UDP (RFC 1035 §4.1); the check is up when a
+//! reply with our id, QR set, RCODE 0 (NOERROR) and at least one answer
+//! record arrives before `connect_timeout` (keepalived's rule). Datagrams
+//! that are not the reply to our query (other id, too short) are ignored,
+//! so a stray packet cannot fail or pass the check.
+
+use std::time::Instant;
+
+use crate::outcome::{CheckOutcome, Reason};
+use crate::spec::CheckSpec;
+
+/// Build a query for `name`/`qtype`, class IN, recursion desired.
+pub fn build_query(id: u16, name: &str, qtype: u16) -> Option<Vec<u8>> {
+    let mut q = Vec::with_capacity(18 + name.len());
+    q.extend_from_slice(&id.to_be_bytes());
+    // Flags: RD (RFC 1035 §4.1.1), like keepalived.
+    q.extend_from_slice(&0x0100u16.to_be_bytes());
+    q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // QD=1, AN=NS=AR=0
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
+        // RFC 1035 §2.3.4: labels of at most 63 octets.
+        let len = u8::try_from(label.len()).ok().filter(|l| *l <= 63)?;
+        q.push(len);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&1u16.to_be_bytes()); // class IN
+    Some(q)
+}
+
+/// What a datagram says about our query: `None` if it is not the reply
+/// to `id` (ignored), else the verdict.
+pub fn judge_reply(id: u16, reply: &[u8]) -> Option<Result<(), Reason>> {
+    let hdr = reply.get(..12)?;
+    if u16::from_be_bytes([hdr[0], hdr[1]]) != id {
+        return None;
+    }
+    let flags = u16::from_be_bytes([hdr[2], hdr[3]]);
+    if flags & 0x8000 == 0 {
+        // A query, not a response.
+        return None;
+    }
+    let rcode = flags & 0x000f;
+    if rcode != 0 {
+        return Some(Err(Reason::Dns(format!("rcode {rcode}"))));
+    }
+    let ancount = u16::from_be_bytes([hdr[6], hdr[7]]);
+    if ancount == 0 {
+        return Some(Err(Reason::Dns("no answer".to_owned())));
+    }
+    Some(Ok(()))
+}
+
+pub async fn check(spec: &CheckSpec, qtype: u16, name: &str) -> CheckOutcome {
+    let start = Instant::now();
+    let id: u16 = rand::random();
+    let Some(query) = build_query(id, name, qtype) else {
+        return CheckOutcome::down(
+            Reason::Unsupported(format!("invalid DNS name {name}")),
+            start.elapsed(),
+        );
+    };
+    let run = async {
+        let sock = super::udp::socket(spec.target, spec.bind).await?;
+        sock.send(&query).await.map_err(|e| udp_error(&e))?;
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = sock.recv(&mut buf).await.map_err(|e| udp_error(&e))?;
+            if let Some(verdict) = judge_reply(id, buf.get(..n).unwrap_or_default()) {
+                return verdict;
+            }
+        }
+    };
+    match tokio::time::timeout(spec.connect_timeout, run).await {
+        Ok(Ok(())) => CheckOutcome::up(Reason::Ok, start.elapsed()),
+        Ok(Err(r)) => CheckOutcome::down(r, start.elapsed()),
+        Err(_) => CheckOutcome::down(Reason::Timeout, start.elapsed()),
+    }
+}
+
+fn udp_error(e: &std::io::Error) -> Reason {
+    super::udp::error(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_bytes() {
+        let q = build_query(0x1234, "example.test.", 6).unwrap();
+        let mut want = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        want.extend_from_slice(b"\x07example\x04test\x00\x00\x06\x00\x01");
+        assert_eq!(q, want);
+        // The root.
+        assert_eq!(
+            &build_query(1, ".", 6).unwrap()[12..],
+            b"\x00\x00\x06\x00\x01"
+        );
+        assert!(build_query(1, &"a".repeat(64), 1).is_none());
+    }
+
+    #[test]
+    fn replies() {
+        let ok = [0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        assert_eq!(judge_reply(0x1234, &ok), Some(Ok(())));
+        assert_eq!(judge_reply(0x9999, &ok), None);
+        assert_eq!(judge_reply(0x1234, &ok[..11]), None);
+        let nx = [0x12, 0x34, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            judge_reply(0x1234, &nx),
+            Some(Err(Reason::Dns("rcode 3".into())))
+        );
+        let empty = [0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            judge_reply(0x1234, &empty),
+            Some(Err(Reason::Dns("no answer".into())))
+        );
+        let query = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 1, 0, 0, 0, 0];
+        assert_eq!(judge_reply(0x1234, &query), None);
+    }
+}

@@ -1,0 +1,95 @@
+//! UDP_CHECK: send `payload` on a connected UDP socket.
+//!
+//! keepalived's rules: without `require_reply`, the check passes unless an
+//! ICMP error (port unreachable, seen as ECONNREFUSED on a connected socket)
+//! comes back before `connect_timeout`; a reply passes at once. With
+//! `require_reply`, a reply is needed: it must start with the given bytes
+//! and respect `min_reply_length` / `max_reply_length`.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+
+use crate::outcome::{CheckOutcome, Reason};
+use crate::spec::CheckSpec;
+
+/// A UDP socket connected to `target`, bound to `bind` if given.
+pub(crate) async fn socket(
+    target: SocketAddr,
+    bind: Option<SocketAddr>,
+) -> Result<UdpSocket, Reason> {
+    let local = bind.unwrap_or_else(|| match target.ip() {
+        IpAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        IpAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    });
+    let sock = UdpSocket::bind(local).await.map_err(|e| error(&e))?;
+    sock.connect(target).await.map_err(|e| error(&e))?;
+    Ok(sock)
+}
+
+/// On a connected UDP socket ECONNREFUSED reports an ICMP port
+/// unreachable.
+pub(crate) fn error(e: &io::Error) -> Reason {
+    match Reason::from_io(e) {
+        Reason::Refused => Reason::Unreachable,
+        r => r,
+    }
+}
+
+fn accept_reply(
+    reply: &[u8],
+    require: Option<&[u8]>,
+    min_len: Option<u16>,
+    max_len: Option<u16>,
+) -> bool {
+    let len = reply.len();
+    require.is_none_or(|want| reply.starts_with(want))
+        && min_len.is_none_or(|m| len >= usize::from(m))
+        && max_len.is_none_or(|m| len <= usize::from(m))
+}
+
+pub async fn check(
+    spec: &CheckSpec,
+    payload: &[u8],
+    require: Option<&[u8]>,
+    min_len: Option<u16>,
+    max_len: Option<u16>,
+) -> CheckOutcome {
+    let start = Instant::now();
+    let run = async {
+        let sock = socket(spec.target, spec.bind).await?;
+        sock.send(payload).await.map_err(|e| error(&e))?;
+        let mut buf = vec![0u8; 65536];
+        let n = sock.recv(&mut buf).await.map_err(|e| error(&e))?;
+        if require.is_none()
+            || accept_reply(buf.get(..n).unwrap_or_default(), require, min_len, max_len)
+        {
+            Ok(Reason::Ok)
+        } else {
+            Err(Reason::ReplyMismatch)
+        }
+    };
+    match tokio::time::timeout(spec.connect_timeout, run).await {
+        Ok(Ok(r)) => CheckOutcome::up(r, start.elapsed()),
+        Ok(Err(r)) => CheckOutcome::down(r, start.elapsed()),
+        Err(_) if require.is_none() => CheckOutcome::up(Reason::NoError, start.elapsed()),
+        Err(_) => CheckOutcome::down(Reason::Timeout, start.elapsed()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_rules() {
+        assert!(accept_reply(b"PONG!", Some(b"PONG"), None, None));
+        assert!(!accept_reply(b"PING", Some(b"PONG"), None, None));
+        assert!(accept_reply(b"", Some(b""), None, None));
+        assert!(!accept_reply(b"ab", Some(b""), Some(3), None));
+        assert!(!accept_reply(b"abcd", Some(b""), None, Some(3)));
+        assert!(accept_reply(b"abc", Some(b""), Some(3), Some(3)));
+    }
+}
