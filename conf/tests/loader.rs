@@ -154,3 +154,25 @@ fn missing_file_is_an_error_without_location() {
     );
     assert!(!l.is_ok());
 }
+
+#[test]
+fn ssl_block_and_bfd() {
+    let text = "SSL {\n password secret\n ca /etc/ca.pem\n certificate /etc/c.pem\n key /etc/k.pem\n}\n\
+bfd_instance B1 {\n neighbor_ip 192.0.2.9\n min_rx 50\n multiplier 3\n}\n\
+virtual_server 192.0.2.1 443 {\n lb_algo rr\n real_server 198.51.100.1 443 {\n  SSL_GET {\n   enable_sni\n   url {\n    path /\n    status_code 200\n   }\n  }\n  BFD_CHECK {\n   name B1\n  }\n }\n}\n";
+    let l = load_keepalived_str("s.conf", text, &ParseOptions::default());
+    assert!(l.is_ok(), "{}", l.diagnostics);
+    let ssl = l.config.ssl.as_ref().unwrap();
+    assert_eq!(ssl.password.as_deref(), Some("secret"));
+    assert_eq!(ssl.key.as_deref(), Some("/etc/k.pem"));
+    let b = &l.config.bfd_instances[0];
+    assert_eq!(b.min_rx, Duration::from_millis(50));
+    assert_eq!(b.multiplier, 3);
+    let rs = &l.config.virtual_servers[0].real_servers[0];
+    assert!(rs.checkers[0].enable_sni);
+    assert_eq!(rs.checkers[1].name.as_deref(), Some("B1"));
+    let back = conf::from_toml_str("s.toml", &conf::to_toml_string(&l.config))
+        .0
+        .unwrap();
+    assert_eq!(back, l.config);
+}

@@ -113,6 +113,9 @@ pub struct Config {
     pub virtual_server_groups: Vec<VirtualServerGroup>,
     #[serde(rename = "virtual_server", skip_serializing_if = "Vec::is_empty")]
     pub virtual_servers: Vec<VirtualServer>,
+    /// `SSL { password; ca; certificate; key }` for SSL_GET.
+    #[serde(rename = "SSL", skip_serializing_if = "Option::is_none")]
+    pub ssl: Option<Ssl>,
 }
 
 impl Config {

@@ -82,6 +82,29 @@ impl LastAddr for ipnetwork::IpNetwork {
 }
 
 impl Builder<'_> {
+    pub(super) fn ssl(&mut self, n: &Node) {
+        let Some(children) = self.block(n) else {
+            return;
+        };
+        let mut ssl = self.cfg.ssl.take().unwrap_or_default();
+        for c in children {
+            let slot = match c.keyword.as_str() {
+                "password" => &mut ssl.password,
+                "ca" => &mut ssl.ca,
+                "certificate" => &mut ssl.certificate,
+                "key" => &mut ssl.key,
+                _ => {
+                    self.unknown(c, "SSL");
+                    continue;
+                }
+            };
+            if let Some(v) = self.string(c) {
+                *slot = Some(v);
+            }
+        }
+        self.cfg.ssl = Some(ssl);
+    }
+
     pub(super) fn virtual_server_group(&mut self, n: &Node) {
         let Some(children) = self.block(n) else {
             return;

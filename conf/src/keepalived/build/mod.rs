@@ -368,11 +368,11 @@ impl Builder<'_> {
                 "vrrp_instance" => self.vrrp_instance(n),
                 "virtual_server_group" => self.virtual_server_group(n),
                 "virtual_server" => self.virtual_server(n),
+                "SSL" => self.ssl(n),
                 "garp_group"
                 | "linkbeat_interfaces"
                 | "track_group"
                 | "static_track_group"
-                | "SSL"
                 | "net_namespace"
                 | "net_namespace_ipvs"
                 | "namespace_with_ipsets"
