@@ -97,11 +97,7 @@ fn from_toml_str_at(file: Arc<Path>, text: &str) -> (Option<Config>, Diagnostics
         Ok(c) => c,
         Err(e) => {
             let loc = e.span().map(|s| lines.loc(s.start));
-            let kw = e
-                .span()
-                .and_then(|s| text.get(s))
-                .filter(|s| !s.is_empty() && s.len() < 40 && !s.contains('\n'))
-                .map(|s| s.trim_matches('"').to_owned());
+            let kw = e.span().and_then(|sp| key_at(text, sp.start));
             let msg = e.message().trim().to_owned();
             diags.push(sources.annotate(Diagnostic::error(loc, kw.as_deref(), msg)));
             return (None, diags);
@@ -113,6 +109,19 @@ fn from_toml_str_at(file: Arc<Path>, text: &str) -> (Option<Config>, Diagnostics
     resolve_all(&mut cfg, &mut diags, &sources);
     diags.extend(validate::validate(&cfg, Some(&sources)));
     (Some(cfg), diags)
+}
+
+/// The key a TOML error is about: the `key` of the `key = value` line at
+/// `offset`, or the name of a `[table]` header there.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(start..)?.lines().next()?.trim();
+    let key = match line.split_once('=') {
+        Some((k, _)) => k.trim(),
+        None => line.trim_start_matches('[').trim_end_matches(']'),
+    };
+    let key = key.trim().trim_matches('"');
+    (!key.is_empty() && key.len() < 64).then(|| key.to_owned())
 }
 
 /// Inheritance for a model whose origins say which keys were written.

@@ -64,6 +64,7 @@ fn toml_type_error_has_line_and_column() {
     let loc = e.location.as_ref().unwrap();
     assert_eq!((loc.line, loc.col), (6, 21));
     assert!(e.message.contains("invalid type"), "{e}");
+    assert_eq!(e.keyword.as_deref(), Some("virtual_router_id"));
     assert_eq!(
         e.source_line.as_deref(),
         Some("virtual_router_id = \"fifty\"")
