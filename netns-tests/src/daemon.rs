@@ -145,3 +145,45 @@ pub fn find_keepalived() -> Result<PathBuf> {
             Error::BinaryNotFound("keepalived: apt-get install -y keepalived".to_string())
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files() -> DaemonFiles {
+        DaemonFiles {
+            config: "/d/n1.conf".into(),
+            pidfile: "/d/n1.pid".into(),
+            vrrp_pidfile: "/d/n1.vrrp.pid".into(),
+        }
+    }
+
+    fn args(d: Daemon) -> Vec<String> {
+        d.args(&files())
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn keepalived_never_logs_to_syslog_and_uses_private_pidfiles() {
+        let a = args(Daemon::Keepalived);
+        for flag in ["-n", "-G", "-l", "--vrrp"] {
+            assert!(a.contains(&flag.to_string()), "{flag} missing: {a:?}");
+        }
+        let after = |f: &str| a.iter().position(|x| x == f).map(|i| a[i + 1].clone());
+        assert_eq!(after("-f").as_deref(), Some("/d/n1.conf"));
+        assert_eq!(after("-p").as_deref(), Some("/d/n1.pid"));
+        assert_eq!(after("-r").as_deref(), Some("/d/n1.vrrp.pid"));
+    }
+
+    #[test]
+    fn vrrpd_gets_the_keepalived_compatible_subset() {
+        assert_eq!(
+            args(Daemon::Vrrpd),
+            vec!["-n", "-l", "-f", "/d/n1.conf", "-p", "/d/n1.pid"]
+        );
+        assert_eq!("vrrpd".parse::<Daemon>().ok(), Some(Daemon::Vrrpd));
+        assert!("bird".parse::<Daemon>().is_err());
+    }
+}

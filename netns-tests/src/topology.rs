@@ -113,6 +113,8 @@ struct Inner {
     echoes: HashMap<usize, i32>,
     generation: u32,
     labels: HashMap<String, u32>,
+    /// Numbers the record files of captures and probes.
+    files: u32,
     /// (node name, start µs, end µs) of partitions.
     partitions: Vec<(String, u64, Option<u64>)>,
 }
@@ -165,6 +167,16 @@ impl Topology {
             Some(p) => p.clone(),
             None => find_agent()?,
         };
+        // Once per process: namespaces of earlier runs that died without
+        // cleaning up (SIGKILL, power loss) go before we add ours.
+        static STALE: std::sync::Once = std::sync::Once::new();
+        STALE.call_once(|| {
+            if let Ok(removed) = cleanup_stale(&opts.prefix) {
+                if !removed.is_empty() {
+                    eprintln!("netns-tests: removed stale namespaces {removed:?}");
+                }
+            }
+        });
         let k = COUNTER.fetch_add(1, Ordering::Relaxed);
         let id = format!("{}{}c{}", opts.prefix, std::process::id(), k);
         let dir = opts.log_root.join(&id);
@@ -775,7 +787,11 @@ impl Topology {
     /// Starts the advert capture in the switch namespace and waits until its
     /// record file exists (so no advert after this call is missed).
     pub fn start_capture(&self) -> Result<Capture> {
-        let k = lock(&self.inner).labels.len();
+        let k = {
+            let mut inner = lock(&self.inner);
+            inner.files += 1;
+            inner.files
+        };
         let path = self.dir.join(format!("adverts-{k}.jsonl"));
         let p = path.to_string_lossy().to_string();
         let pid = self.agent_cmd(
@@ -834,7 +850,11 @@ impl Topology {
         interval_us: u64,
         duration_ms: u64,
     ) -> Result<ProbeRun> {
-        let k = lock(&self.inner).labels.len();
+        let k = {
+            let mut inner = lock(&self.inner);
+            inner.files += 1;
+            inner.files
+        };
         let path = self.dir.join(format!("probe-{k}.jsonl"));
         let p = path.to_string_lossy().to_string();
         let pid = self.agent_cmd(

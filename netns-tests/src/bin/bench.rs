@@ -51,9 +51,12 @@ fn parse_interval(s: &str) -> Result<(f64, Version)> {
     Ok((secs.parse()?, ver.parse()?))
 }
 
+/// vrrpd / keepalived; below 1 ms both are "no outage" (the histogram
+/// floor is 1 µs), so a ratio would be noise.
 fn ratio(a: Option<u64>, b: Option<u64>) -> String {
     match (a, b) {
-        (Some(a), Some(b)) if b > 0 => format!("{:.2}", a as f64 / b as f64),
+        (Some(a), Some(b)) if a < 1000 && b < 1000 => "=0".into(),
+        (Some(a), Some(b)) if b >= 1000 => format!("{:.2}", a as f64 / b as f64),
         _ => "n/a".into(),
     }
 }
@@ -168,7 +171,7 @@ fn main() -> Result<()> {
                 );
             }
         }
-        println!("(p50/p99/max; ratio = vrrpd p50 / keepalived p50, lower is better for vrrpd)");
+        println!("(p50/p99/max; ratio = vrrpd p50 / keepalived p50, lower is better for vrrpd; =0: both under 1 ms; n/a: keepalived under 1 ms or missing)");
         println!();
     }
 
