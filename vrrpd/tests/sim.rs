@@ -78,12 +78,20 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64, version: Version, interval: Duration, prios: &[u8]) -> Sim {
+        Sim::with_intervals(seed, version, &vec![interval; prios.len()], prios)
+    }
+
+    /// Nodes with their own configured intervals (VRRPv3 backups learn the
+    /// master's). Bounds use the longest interval, delays the shortest.
+    fn with_intervals(seed: u64, version: Version, intervals: &[Duration], prios: &[u8]) -> Sim {
         let t0 = Instant::now();
-        let delay_max = interval / 20;
+        let interval = intervals.iter().copied().max().unwrap();
+        let delay_max = intervals.iter().copied().min().unwrap() / 20;
         let nodes = prios
             .iter()
+            .zip(intervals)
             .enumerate()
-            .map(|(i, &p)| {
+            .map(|(i, (&p, &interval))| {
                 let n = u8::try_from(i + 1).unwrap();
                 let addr = match version {
                     Version::V2 => IpAddr::V4(Ipv4Addr::new(192, 0, 2, n)),
@@ -586,5 +594,46 @@ fn lossy_network_never_panics_and_recovers() {
         sim.loss = 0.0;
         sim.settle();
         sim.assert_converged("after heavy loss");
+    }
+}
+
+#[test]
+fn v3_backups_learn_the_interval_of_whoever_is_master() {
+    for seed in 200..260 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = rng.random_range(2..=12);
+        let prios = distinct_priorities(&mut rng, n);
+        let intervals: Vec<Duration> = (0..n)
+            .map(|_| Duration::from_millis(10 * rng.random_range(5..=30)))
+            .collect();
+        let mut sim = Sim::with_intervals(seed, Version::V3, &intervals, &prios);
+        sim.start_all_within(Duration::from_millis(500));
+        sim.run_until(sim.now + Duration::from_secs(1));
+        sim.settle();
+        sim.run_until(sim.now + Duration::from_secs(1));
+        sim.assert_converged("mixed intervals");
+        let m = sim.masters_in(0)[0];
+        for (i, node) in sim.nodes.iter().enumerate() {
+            // RFC 5798 §6.4.2: a backup uses the master's interval; the
+            // master its own.
+            assert_eq!(
+                node.inst.master_adver_interval(),
+                intervals[m],
+                "seed {seed}: node {i} (master {m})"
+            );
+        }
+        // The master goes away: the next one's interval is learned.
+        sim.crash(m);
+        sim.settle();
+        sim.run_until(sim.now + Duration::from_secs(1));
+        sim.assert_converged("mixed intervals, crash");
+        let m2 = sim.masters_in(0)[0];
+        for node in sim.nodes.iter().filter(|n| n.alive) {
+            assert_eq!(
+                node.inst.master_adver_interval(),
+                intervals[m2],
+                "seed {seed}"
+            );
+        }
     }
 }
