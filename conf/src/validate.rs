@@ -8,6 +8,8 @@
 //! warning.
 
 use std::collections::HashMap;
+
+use crate::keepalived::build::FnvBuild;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -219,7 +221,7 @@ impl V<'_> {
         // family; keepalived rejects a VIP of the other family.
         let v6 = i.is_ipv6();
         let fam = |v6: bool| if v6 { "IPv6" } else { "IPv4" };
-        let mut seen: HashMap<IpAddr, &Origin> = HashMap::new();
+        let mut seen: HashMap<IpAddr, &Origin, FnvBuild> = HashMap::default();
         for a in &i.virtual_ipaddress {
             if a.is_ipv4() == v6 {
                 self.err(
@@ -588,7 +590,8 @@ impl V<'_> {
                     format!("virtual server {desc} has no real_server"),
                 );
             }
-            let mut seen: HashMap<(IpAddr, Option<u16>), &Origin> = HashMap::new();
+            let mut seen: HashMap<(IpAddr, Option<u16>), &Origin, FnvBuild> =
+                HashMap::with_capacity_and_hasher(vs.real_servers.len(), FnvBuild::default());
             for rs in &vs.real_servers {
                 let rloc = rs.origin.at.as_ref();
                 if rs.lvs_method != LvsMethod::Tun {

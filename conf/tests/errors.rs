@@ -386,3 +386,40 @@ fn strict_mode_master_without_owner_warns_and_fixes_state() {
     assert_eq!(l.config.vrrp_instances[0].state, conf::model::State::Backup);
     assert!(!l.config.vrrp_instances[0].accept);
 }
+
+#[test]
+fn unsupported_keywords_warn_with_location() {
+    let w = only_warning(&instance("    use_ipvlan ipvl0\n"));
+    assert_eq!(at(&w), (7, 5));
+    assert_eq!(
+        w.message,
+        "`use_ipvlan` in vrrp_instance is not supported yet, ignored"
+    );
+    let w = only_warning("global_defs {\n    enable_snmp_vrrp\n}\n");
+    assert_eq!(at(&w), (2, 5));
+    assert_eq!(
+        w.message,
+        "`enable_snmp_vrrp` in global_defs is not supported yet, ignored"
+    );
+    let w = only_warning("garp_group {\n    garp_interval 1\n}\n");
+    assert_eq!(at(&w), (1, 1));
+    assert_eq!(
+        w.message,
+        "`garp_group` in the top level is not supported yet, ignored"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let d = load(&instance(
+        "    priority 0\n    state X\n    advert_int -1\n    bogus\n",
+    ));
+    let lines: Vec<u32> = d
+        .items
+        .iter()
+        .map(|x| x.location.as_ref().unwrap().line)
+        .collect();
+    assert_eq!(lines, vec![7, 8, 9, 10]);
+    assert_eq!(d.errors().count(), 3);
+    assert_eq!(d.warnings().count(), 1);
+}

@@ -14,6 +14,8 @@
 mod addr;
 mod global;
 mod keywords;
+
+pub(crate) use keywords::FnvBuild;
 mod lvs;
 mod vrrp;
 
