@@ -8,13 +8,21 @@
 //! - [`check`]: the checkers themselves, one async attempt each.
 //! - [`schedule`]: the sans-IO scheduler: jittered timers, keepalived's
 //!   retry semantics, rise/fall hysteresis, warmup.
+//! - [`script`]: running scripts in their own process group with a deadline.
+//! - [`pool`]: the sans-IO state of a virtual server's real servers:
+//!   weights, quorum with hysteresis, sorry server, notify hooks.
 //! - [`driver`]: the tokio task that runs the scheduler, deduplicates
 //!   identical checks and bounds concurrent attempts with a semaphore.
+//! - [`engine`]: a whole `conf::Config` wired up: checks feed pools, pools
+//!   emit [`pool::PoolEvent`]s.
 
 pub mod check;
 pub mod driver;
+pub mod engine;
 pub mod outcome;
+pub mod pool;
 pub mod schedule;
+pub mod script;
 pub mod spec;
 
 pub use outcome::{CheckOutcome, Reason};

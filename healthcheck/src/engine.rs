@@ -1,0 +1,121 @@
+//! From a `conf::Config` to running checks and pool events.
+//!
+//! ```text
+//!  Config --Engine::from_config--> Checks<CheckerRef> + Vec<Pool>
+//!
+//!  driver::run (checks) --Update--> pool loop --PoolEvent--> events (mpsc)
+//!                                   (Pool::handle_check)      -> sinks, vrrpd
+//! ```
+//!
+//! The pools publish their initial state first (`Pool::start`), then every
+//! change; on shutdown the `omega` hooks come last.
+
+use std::future::Future;
+use std::time::Instant;
+
+use conf::Config;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::driver::{self, Checks};
+use crate::pool::{Pool, PoolEvent};
+use crate::spec::{CheckKey, CheckSpec, Policy};
+
+/// Which checker of which real server of which virtual server (indexes
+/// into the configuration's lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CheckerRef {
+    pub vs: usize,
+    pub rs: usize,
+    pub checker: usize,
+}
+
+pub struct Engine {
+    pub checks: Checks<CheckerRef>,
+    pub pools: Vec<Pool>,
+}
+
+impl Engine {
+    /// Build the checks (deduplicated across virtual servers) and pools of
+    /// `config`. `rise`/`fall` apply to every check (1/1 is keepalived's
+    /// behaviour). `seed` drives the start-time spread.
+    pub fn from_config(config: &Config, rise: u32, fall: u32, now: Instant, seed: u64) -> Engine {
+        let mut checks = Checks::new(seed);
+        let mut pools = Vec::with_capacity(config.virtual_servers.len());
+        for (vi, vs) in config.virtual_servers.iter().enumerate() {
+            for (ri, rs) in vs.real_servers.iter().enumerate() {
+                for (ci, c) in rs.checkers.iter().enumerate() {
+                    let key = CheckKey {
+                        spec: CheckSpec::from_checker(rs, c, &config.track_files),
+                        policy: Policy {
+                            rise: rise.max(1),
+                            fall: fall.max(1),
+                            ..Policy::from_checker(c)
+                        },
+                    };
+                    checks.add(
+                        key,
+                        CheckerRef {
+                            vs: vi,
+                            rs: ri,
+                            checker: ci,
+                        },
+                        now,
+                    );
+                }
+            }
+            pools.push(Pool::from_config(vi, vs));
+        }
+        Engine { checks, pools }
+    }
+
+    /// Run until `shutdown`, sending every pool event to `events`.
+    pub async fn run<F>(self, max_concurrent: usize, events: mpsc::Sender<PoolEvent>, shutdown: F)
+    where
+        F: Future<Output = ()>,
+    {
+        let Engine { checks, mut pools } = self;
+        for p in &mut pools {
+            for e in p.start() {
+                if events.send(e).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let (utx, mut urx) = mpsc::channel(1024);
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let checks_done = driver::run(checks, max_concurrent, utx, async {
+            let _ = stop_rx.await;
+        });
+        let pool_loop = async {
+            tokio::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    u = urx.recv() => {
+                        let Some(u) = u else { break };
+                        let u: driver::Update<CheckerRef> = u;
+                        tracing::info!(up = u.change.up, reason = %u.change.reason,
+                            subscribers = u.subscribers.len(), "check changed");
+                        for r in &u.subscribers {
+                            let Some(p) = pools.get_mut(r.vs) else { continue };
+                            for e in p.handle_check(r.rs, r.checker, u.change.up, u.change.weight) {
+                                if events.send(e).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let _ = stop_tx.send(());
+            for p in &mut pools {
+                for e in p.shutdown() {
+                    if events.send(e).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        };
+        let (_checks, ()) = tokio::join!(checks_done, pool_loop);
+    }
+}

@@ -1,0 +1,125 @@
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use healthcheck::engine::Engine;
+use healthcheck::pool::{PoolEvent, ServerChange};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+fn config(port: u16) -> conf::Config {
+    // Two virtual servers share one real server: one check must serve both.
+    let text = format!(
+        r#"
+virtual_server 192.0.2.10 80 {{
+    delay_loop 0.2
+    real_server 127.0.0.1 {port} {{
+        weight 2
+        TCP_CHECK {{
+            connect_timeout 1
+            retry 0
+            warmup 0
+        }}
+    }}
+}}
+virtual_server 192.0.2.11 80 {{
+    delay_loop 0.2
+    real_server 127.0.0.1 {port} {{
+        weight 3
+        TCP_CHECK {{
+            connect_timeout 1
+            retry 0
+            warmup 0
+        }}
+    }}
+}}
+"#
+    );
+    let loaded = conf::load_keepalived_str("test.conf", &text, &conf::ParseOptions::default());
+    assert!(loaded.is_ok(), "{:?}", loaded.diagnostics);
+    loaded.config
+}
+
+async fn next(rx: &mut mpsc::Receiver<PoolEvent>) -> PoolEvent {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("no pool event within 10 s")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn shared_real_server_is_checked_once_and_drives_both_pools() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let engine = Engine::from_config(&config(port), 1, 1, Instant::now(), 42);
+    assert_eq!(engine.checks.len(), 1, "deduplicated");
+    assert_eq!(engine.pools.len(), 2);
+    let (tx, mut rx) = mpsc::channel(64);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(engine.run(16, tx, async {
+        let _ = stopped.await;
+    }));
+
+    let mut initial = Vec::new();
+    for _ in 0..4 {
+        initial.push(next(&mut rx).await);
+    }
+    assert_eq!(
+        initial,
+        vec![
+            PoolEvent::Server {
+                vs: 0,
+                rs: 0,
+                change: ServerChange::Up { weight: 2 }
+            },
+            PoolEvent::QuorumUp { vs: 0 },
+            PoolEvent::Server {
+                vs: 1,
+                rs: 0,
+                change: ServerChange::Up { weight: 3 }
+            },
+            PoolEvent::QuorumUp { vs: 1 },
+        ]
+    );
+
+    // The server goes away: both pools lose it and their quorum.
+    drop(l);
+    let mut down = Vec::new();
+    for _ in 0..4 {
+        down.push(next(&mut rx).await);
+    }
+    assert_eq!(
+        down,
+        vec![
+            PoolEvent::Server {
+                vs: 0,
+                rs: 0,
+                change: ServerChange::Down
+            },
+            PoolEvent::QuorumDown { vs: 0 },
+            PoolEvent::Server {
+                vs: 1,
+                rs: 0,
+                change: ServerChange::Down
+            },
+            PoolEvent::QuorumDown { vs: 1 },
+        ]
+    );
+
+    // It comes back.
+    let _l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let up = next(&mut rx).await;
+    assert_eq!(
+        up,
+        PoolEvent::Server {
+            vs: 0,
+            rs: 0,
+            change: ServerChange::Up { weight: 2 }
+        }
+    );
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap();
+}
