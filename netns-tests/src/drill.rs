@@ -290,8 +290,7 @@ fn drill_body(topo: &Topology, p: &DrillParams) -> Result<DrillResult> {
     let before_us = mono_us();
     let fault = match p.scenario {
         Scenario::Kill => {
-            topo.kill_daemon(Node(1))?;
-            topo.kill_echo(Node(1))?;
+            topo.crash(Node(1))?;
             "SIGKILL n1 (daemon and service)".to_string()
         }
         Scenario::Term => {

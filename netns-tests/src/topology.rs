@@ -563,7 +563,8 @@ impl Topology {
     /// a parent-death SIGTERM and resign gracefully).
     pub fn kill_daemon(&self, node: Node) -> Result<()> {
         let d = self.take_daemon(node)?;
-        self.signal_group(d.pid, Signal::SIGKILL)?;
+        // Quiet: the group may already be dead (see `crash`).
+        killpg_quiet(d.pid, Signal::SIGKILL);
         self.forget(d.pid, true);
         Ok(())
     }
@@ -770,6 +771,29 @@ impl Topology {
     pub fn start_echo_all(&self) -> Result<()> {
         for i in 1..=self.nodes.len() {
             self.start_echo(Node(i))?;
+        }
+        Ok(())
+    }
+
+    /// Node crash: SIGKILL to the daemon's group and the echo responder in
+    /// two back-to-back syscalls (reaping, which takes milliseconds, only
+    /// after both), so the service dies at the same instant as the daemon.
+    pub fn crash(&self, node: Node) -> Result<()> {
+        let (daemon, echo) = {
+            let inner = lock(&self.inner);
+            (
+                inner.daemons.get(&node.0).map(|d| d.pid),
+                inner.echoes.get(&node.0).copied(),
+            )
+        };
+        let daemon = daemon.ok_or_else(|| Error::Invalid(format!("no daemon on n{}", node.0)))?;
+        killpg_quiet(daemon, Signal::SIGKILL);
+        if let Some(e) = echo {
+            killpg_quiet(e, Signal::SIGKILL);
+        }
+        self.kill_daemon(node)?;
+        if echo.is_some() {
+            self.kill_echo(node)?;
         }
         Ok(())
     }

@@ -100,8 +100,7 @@ fn pair_fails_over(test: &str, version: Version, family: Family, adv: f64) {
     let probe_ms = (500.0 + 4000.0 * adv + 1500.0) as u64;
     let run = t.start_probe(vip, 1000, probe_ms).unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    t.kill_daemon(Node(1)).unwrap();
-    t.kill_echo(Node(1)).unwrap();
+    t.crash(Node(1)).unwrap();
     let fault = mono_us();
     let s = probe_stats(&t.finish_probe(run).unwrap());
     let names: Vec<&str> = s.responders.iter().map(|(_, n)| n.as_str()).collect();
