@@ -16,6 +16,11 @@ mod global;
 mod keywords;
 
 pub(crate) use keywords::FnvBuild;
+
+/// Every keyword (and keyword-like value) the builder recognises.
+pub fn known_keywords() -> &'static [&'static str] {
+    keywords::KEYWORDS
+}
 mod lvs;
 mod vrrp;
 
