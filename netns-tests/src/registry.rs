@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 struct Entry {
     id: String,
+    dir: std::path::PathBuf,
     namespaces: Vec<String>,
     pgids: Vec<i32>,
 }
@@ -25,10 +26,11 @@ fn with<R>(f: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
     f(&mut guard)
 }
 
-pub(crate) fn register(id: &str) {
+pub(crate) fn register(id: &str, dir: &std::path::Path) {
     with(|r| {
         r.push(Entry {
             id: id.to_string(),
+            dir: dir.to_path_buf(),
             namespaces: Vec::new(),
             pgids: Vec::new(),
         })
@@ -88,8 +90,10 @@ pub fn emergency_cleanup() {
             crate::topology::delete_ns(ns);
         }
         eprintln!(
-            "netns-tests: cleaned up topology {} after a signal (process groups {:?})",
-            e.id, e.pgids
+            "netns-tests: cleaned up topology {} after a signal (process groups {:?}); logs kept in {}",
+            e.id,
+            e.pgids,
+            e.dir.display()
         );
     }
 }

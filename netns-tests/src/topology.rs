@@ -200,7 +200,7 @@ impl Topology {
         // we can reap it at once rather than leave a zombie that `pgrep`
         // still lists. Harmless if it fails: zombies then wait for PID 1.
         let _ = nix::sys::prctl::set_child_subreaper(true);
-        registry::register(&id);
+        registry::register(&id, &dir);
         let mut t = Topology {
             switch_ns: format!("{id}-sw"),
             client: ClientInfo {
