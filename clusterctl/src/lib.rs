@@ -1,5 +1,12 @@
 //! Control plane and the suite's command line.
 //!
-//! Not built yet: DESIGN.md places the API-server VIP role, the leader
-//! singletons and the `clusterctl` binary here. This crate holds the place in
-//! the workspace and exports nothing until its issue is taken.
+//! # Layout
+//!
+//! - [`status`]: renders a daemon's `status` answer (JSON from its control
+//!   socket) as the table `clusterctl status` prints.
+//!
+//! The control-plane roles DESIGN.md places here (API-server VIP, leader
+//! singletons, `clusterctl agent`) are not built yet: they come with their
+//! own issue, on top of `takeover`.
+
+pub mod status;

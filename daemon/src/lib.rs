@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - [`control`]: the root-only Unix control socket (one command, one
+//!   JSON answer) and its client.
 //! - [`logging`]: `tracing` to stderr (journald captures it under systemd);
 //!   never syslog, which on some hosts writes to the console.
 //! - [`signals`]: the Unix signals a daemon reacts to, as one async stream.
@@ -10,6 +12,7 @@
 //! - [`script`]: runs scripts keepalived's way (no shell, own process group,
 //!   user switch, timeout that kills the group, script security check).
 
+pub mod control;
 pub mod logging;
 pub mod notify;
 pub mod pidfile;

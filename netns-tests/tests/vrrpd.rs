@@ -161,3 +161,62 @@ fn every_state_change_is_logged_with_instance_and_reason() {
     // Nothing left behind on a clean stop.
     assert!(!t.has_addr(Node(1), v).unwrap());
 }
+
+/// `status` over the control socket: vrrpd's default socket is its pid file
+/// with `.sock`, so each node in a drill has its own.
+fn status(t: &Topology, node: Node) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let conf = t.daemon_config(node).unwrap();
+    let sock = conf.with_extension("sock");
+    let mut s = std::os::unix::net::UnixStream::connect(&sock)
+        .unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
+    s.write_all(b"status\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn control_socket_reports_states_priorities_and_transitions() {
+    let test = "control_socket_reports_states_priorities_and_transitions";
+    if env::require_daemon(test, Daemon::Vrrpd).is_none() {
+        return;
+    }
+    let t = Topology::with_options(opts(2)).unwrap();
+    let (v, _) = vip(Family::V4, 0);
+    t.start(
+        Node(1),
+        Daemon::Vrrpd,
+        &KeepalivedConf::new("n1", vec![instance(30, 150, 0)]),
+    )
+    .unwrap();
+    t.start(
+        Node(2),
+        Daemon::Vrrpd,
+        &KeepalivedConf::new("n2", vec![instance(30, 100, 0)]),
+    )
+    .unwrap();
+    t.wait_for_sole_holder(Node(1), v, Duration::from_secs(10))
+        .unwrap();
+    let m = status(&t, Node(1));
+    let b = status(&t, Node(2));
+    let mi = &m["instances"][0];
+    let bi = &b["instances"][0];
+    assert_eq!(mi["name"], "VI_30");
+    assert_eq!(mi["vrid"], 30);
+    assert_eq!(mi["state"], "MASTER");
+    assert_eq!(mi["priority"], 150);
+    assert_eq!(mi["vips"][0], format!("{v}/32"));
+    assert_eq!(mi["vips_installed"], true);
+    assert_eq!(bi["state"], "BACKUP");
+    assert_eq!(bi["master"], t.node(Node(1)).ipv4.to_string());
+    assert!(bi["counters"]["adverts_in"].as_u64().unwrap() > 0);
+    let last = mi["transitions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["to"], "MASTER");
+    assert_eq!(last["from"], "BACKUP");
+}

@@ -55,6 +55,12 @@ pub struct Cli {
     #[arg(short = 'p', long = "pid", value_name = "FILE", default_value = DEFAULT_PIDFILE)]
     pub pidfile: PathBuf,
 
+    /// Control socket (root-only; `clusterctl status` reads it). Default:
+    /// the pid file's path with `.sock` for `.pid`, so several daemons on
+    /// one host (drills, network namespaces) never share one.
+    #[arg(long = "control-socket", value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
+
     /// Config id for `@ID` conditional lines (default: the short host name).
     #[arg(short = 'i', long = "config-id", value_name = "ID")]
     pub config_id: Option<String>,
@@ -88,6 +94,14 @@ pub struct Cli {
     pub log_file: Option<String>,
 }
 
+impl Cli {
+    pub fn control_socket_path(&self) -> PathBuf {
+        self.control_socket
+            .clone()
+            .unwrap_or_else(|| self.pidfile.with_extension("sock"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +132,7 @@ mod tests {
         assert_eq!(cli.config_id.as_deref(), Some("high"));
         assert!(cli.log_detail && cli.dont_fork && cli.log_console);
         assert!(cli.config_test.is_none());
+        assert_eq!(cli.control_socket_path(), PathBuf::from("/run/a.sock"));
     }
 
     #[test]

@@ -77,7 +77,11 @@ fn run(cli: Cli, config: conf::model::Config) -> anyhow::Result<()> {
             .with_context(|| format!("writing pid file {}", cli.pidfile.display()))?;
         let runtime = vrrpd::runtime::Runtime::new(specs, cli.dont_release).await?;
         let reloader = reloader(cli.config.clone(), cli.config_id.clone());
-        runtime.run(signals, reloader).await
+        let (ctl_tx, ctl_rx) = tokio::sync::mpsc::channel(16);
+        let socket = cli.control_socket_path();
+        let _control = daemon::control::ControlServer::bind(&socket, ctl_tx)?;
+        tracing::info!(socket = %socket.display(), "control socket ready");
+        runtime.run(signals, reloader, ctl_rx).await
     })
 }
 

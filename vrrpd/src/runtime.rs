@@ -73,7 +73,21 @@ struct Slot {
     /// When we last announced (GARP/NA), for logs and tests.
     vips_installed: bool,
     stopped: bool,
+    /// The last state changes, newest last, for the status command.
+    history: std::collections::VecDeque<Transition>,
 }
+
+/// One state change as the status command reports it.
+#[derive(Debug, Clone)]
+struct Transition {
+    at: std::time::SystemTime,
+    from: State,
+    to: State,
+    reason: String,
+}
+
+/// State changes kept per instance for `status`.
+const HISTORY: usize = 16;
 
 /// Packets discarded, by reason (RFC 5798 §7.1 checks and ours).
 #[derive(Debug, Default)]
@@ -262,6 +276,7 @@ impl Runtime {
             src,
             vips_installed: false,
             stopped: false,
+            history: std::collections::VecDeque::new(),
         });
         Ok(())
     }
@@ -271,6 +286,7 @@ impl Runtime {
         mut self,
         mut signals: daemon::signals::Signals,
         mut reloader: Reloader,
+        mut control: mpsc::Receiver<daemon::control::Command>,
     ) -> anyhow::Result<()> {
         let now = Instant::now();
         for i in 0..self.slots.len() {
@@ -328,6 +344,10 @@ impl Runtime {
                         self.log_status();
                     }
                 },
+                Some(cmd) = control.recv() => {
+                    let answer = self.control(&cmd.line);
+                    let _ = cmd.reply.send(answer);
+                }
                 Some(inb) = self.inbound_rx.recv() => {
                     self.on_packet(inb).await;
                 }
@@ -424,6 +444,69 @@ impl Runtime {
                 self.slots[i].vips_installed = false;
             }
         }
+    }
+
+    /// Answer a control-socket command.
+    fn control(&self, line: &str) -> String {
+        match line {
+            "status" | "" => self.status().to_string(),
+            other => {
+                serde_json::json!({ "error": format!("unknown command {other:?}; try status") })
+                    .to_string()
+            }
+        }
+    }
+
+    /// The running state as JSON: what `clusterctl status` shows.
+    pub fn status(&self) -> serde_json::Value {
+        use serde_json::json;
+        let instances: Vec<_> = self
+            .slots
+            .iter()
+            .filter(|s| !s.stopped)
+            .map(|s| {
+                let st = s.fsm.stats();
+                let link = &self.links[s.link];
+                json!({
+                    "name": s.spec.name,
+                    "vrid": s.spec.fsm.vrid,
+                    "interface": link.key.ifname,
+                    "family": match s.spec.family { Family::V4 => "ipv4", Family::V6 => "ipv6" },
+                    "version": s.spec.version.number(),
+                    "state": s.fsm.state().to_string(),
+                    "priority": s.spec.fsm.priority,
+                    "effective_priority": s.fsm.effective_priority(),
+                    "advert_interval_ms": s.spec.fsm.advert_interval.as_millis() as u64,
+                    "master_adver_interval_ms": s.fsm.master_adver_interval().as_millis() as u64,
+                    "master": s.fsm.master_addr().map(|a| a.to_string()),
+                    "source": s.src.to_string(),
+                    "vips": s.spec.vips.iter().map(|v| format!("{}/{}", v.addr, v.prefix)).collect::<Vec<_>>(),
+                    "vips_installed": s.vips_installed,
+                    "unicast_peers": s.spec.unicast_peers.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                    "counters": {
+                        "transitions": st.transitions,
+                        "adverts_in": st.adverts_in,
+                        "adverts_out": st.adverts_out,
+                        "priority_zero_in": st.priority_zero_in,
+                        "priority_zero_out": st.priority_zero_out,
+                        "became_master": st.became_master,
+                        "released_master": st.released_master,
+                    },
+                    "transitions": s.history.iter().map(|t| json!({
+                        "at_unix_ms": t.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+                        "from": t.from.to_string(),
+                        "to": t.to.to_string(),
+                        "reason": t.reason,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json!({
+            "daemon": "vrrpd",
+            "pid": std::process::id(),
+            "instances": instances,
+            "packets_discarded": self.rejects.counts(),
+        })
     }
 
     fn log_status(&self) {
@@ -529,7 +612,17 @@ impl Runtime {
                 Action::Announce => self.announce(i).await,
                 // The fsm logs every transition itself (instance, from, to,
                 // reason); the shell only tells systemd.
-                Action::StateChanged { to, .. } => {
+                Action::StateChanged { from, to, reason } => {
+                    let h = &mut self.slots[i].history;
+                    if h.len() == HISTORY {
+                        h.pop_front();
+                    }
+                    h.push_back(Transition {
+                        at: std::time::SystemTime::now(),
+                        from,
+                        to,
+                        reason: reason.to_string(),
+                    });
                     if to == State::Master {
                         daemon::notify::status(&format!("{} is MASTER", self.slots[i].spec.name));
                     }
