@@ -11,6 +11,8 @@
 //! - [`script`]: running scripts in their own process group with a deadline.
 //! - [`pool`]: the sans-IO state of a virtual server's real servers:
 //!   weights, quorum with hysteresis, sorry server, notify hooks.
+//! - [`sink`]: where pool events go: HAProxy runtime API, a script, the
+//!   notify/quorum hooks.
 //! - [`driver`]: the tokio task that runs the scheduler, deduplicates
 //!   identical checks and bounds concurrent attempts with a semaphore.
 //! - [`engine`]: a whole `conf::Config` wired up: checks feed pools, pools
@@ -23,6 +25,7 @@ pub mod outcome;
 pub mod pool;
 pub mod schedule;
 pub mod script;
+pub mod sink;
 pub mod spec;
 
 pub use outcome::{CheckOutcome, Reason};

@@ -1,0 +1,397 @@
+//! Sinks: where pool events go.
+//!
+//! - [`HaproxySink`] drives HAProxy's runtime API (stats socket, Unix or
+//!   TCP): `set server BACKEND/SERVER state ready|drain|maint` and
+//!   `set server BACKEND/SERVER weight N`.
+//! - [`ScriptSink`] runs one command per server/quorum event with the
+//!   event as arguments.
+//! - [`HookSink`] runs the notify/quorum scripts of
+//!   [`PoolEvent::RunScript`].
+//!
+//! IPVS comes later.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::pool::{PoolEvent, ServerChange};
+use crate::script::{self, ScriptError};
+
+pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("haproxy stats socket {addr}: {source}")]
+    Io {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("haproxy stats socket {addr}: no answer within {timeout:?}")]
+    Timeout { addr: String, timeout: Duration },
+    #[error("haproxy refused `{command}`: {reply}")]
+    Rejected { command: String, reply: String },
+    #[error("script: {0}")]
+    Script(#[from] ScriptError),
+    #[error("script `{command}` failed: {status}")]
+    ScriptFailed { command: String, status: String },
+}
+
+/// Something that applies pool events. Events of one pool arrive in order;
+/// a sink that fails on one event still gets the next ones.
+pub trait Sink: Send {
+    fn name(&self) -> &str;
+    fn apply<'a>(&'a mut self, event: &'a PoolEvent) -> SinkFuture<'a>;
+}
+
+/// Where HAProxy's stats socket listens (`stats socket` in haproxy.cfg,
+/// `level admin` needed for `set server`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsAddr {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+impl std::fmt::Display for StatsAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatsAddr::Unix(p) => write!(f, "{}", p.display()),
+            StatsAddr::Tcp(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// The state a dead server is put in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DownState {
+    /// `maint`: no traffic at all, health checks stopped.
+    #[default]
+    Maint,
+    /// `drain`: no new connections, existing ones and persistence kept.
+    Drain,
+}
+
+/// HAProxy's largest server weight.
+const HAPROXY_WEIGHT_MAX: u32 = 256;
+
+pub struct HaproxySink {
+    addr: StatsAddr,
+    /// (vs, rs) -> (backend, server).
+    servers: HashMap<(usize, usize), (String, String)>,
+    /// vs -> (backend, server) of its sorry server.
+    sorry: HashMap<usize, (String, String)>,
+    down_state: DownState,
+    timeout: Duration,
+    name: String,
+}
+
+impl HaproxySink {
+    pub fn new(addr: StatsAddr) -> Self {
+        let name = format!("haproxy {addr}");
+        HaproxySink {
+            addr,
+            servers: HashMap::new(),
+            sorry: HashMap::new(),
+            down_state: DownState::Maint,
+            timeout: Duration::from_secs(5),
+            name,
+        }
+    }
+
+    /// Real server `rs` of virtual server `vs` is `backend/server`.
+    pub fn map(&mut self, vs: usize, rs: usize, backend: &str, server: &str) -> &mut Self {
+        self.servers
+            .insert((vs, rs), (backend.to_owned(), server.to_owned()));
+        self
+    }
+
+    /// The sorry server of `vs` is `backend/server`.
+    pub fn map_sorry(&mut self, vs: usize, backend: &str, server: &str) -> &mut Self {
+        self.sorry
+            .insert(vs, (backend.to_owned(), server.to_owned()));
+        self
+    }
+
+    pub fn down_state(&mut self, s: DownState) -> &mut Self {
+        self.down_state = s;
+        self
+    }
+
+    pub fn timeout(&mut self, t: Duration) -> &mut Self {
+        self.timeout = t;
+        self
+    }
+
+    /// The runtime API commands for `event` (none for unmapped servers and
+    /// events HAProxy has no use for).
+    pub fn commands(&self, event: &PoolEvent) -> Vec<String> {
+        let down = match self.down_state {
+            DownState::Maint => "maint",
+            DownState::Drain => "drain",
+        };
+        match event {
+            PoolEvent::Server { vs, rs, change } => {
+                let Some((b, s)) = self.servers.get(&(*vs, *rs)) else {
+                    return Vec::new();
+                };
+                match change {
+                    // Weight first, so the server never takes traffic with
+                    // a stale weight.
+                    ServerChange::Up { weight } => vec![
+                        format!(
+                            "set server {b}/{s} weight {}",
+                            weight.min(&HAPROXY_WEIGHT_MAX)
+                        ),
+                        format!("set server {b}/{s} state ready"),
+                    ],
+                    ServerChange::Down => vec![format!("set server {b}/{s} state {down}")],
+                    ServerChange::Weight(w) => vec![format!(
+                        "set server {b}/{s} weight {}",
+                        w.min(&HAPROXY_WEIGHT_MAX)
+                    )],
+                }
+            }
+            PoolEvent::SorryServer { vs, active, .. } => {
+                let Some((b, s)) = self.sorry.get(vs) else {
+                    return Vec::new();
+                };
+                let state = if *active { "ready" } else { down };
+                vec![format!("set server {b}/{s} state {state}")]
+            }
+            PoolEvent::QuorumUp { .. }
+            | PoolEvent::QuorumDown { .. }
+            | PoolEvent::RunScript { .. } => Vec::new(),
+        }
+    }
+
+    /// Send one command on a fresh connection (HAProxy's non-interactive
+    /// mode: one command, the reply, then it closes). An empty reply means
+    /// success; anything else is HAProxy's error text.
+    pub async fn send(&self, command: &str) -> Result<(), SinkError> {
+        let addr = self.addr.to_string();
+        let io_err = |source| SinkError::Io {
+            addr: addr.clone(),
+            source,
+        };
+        let exchange = async {
+            match &self.addr {
+                StatsAddr::Unix(p) => {
+                    let s = tokio::net::UnixStream::connect(p).await.map_err(io_err)?;
+                    talk(s, command).await.map_err(io_err)
+                }
+                StatsAddr::Tcp(a) => {
+                    let s = tokio::net::TcpStream::connect(a).await.map_err(io_err)?;
+                    talk(s, command).await.map_err(io_err)
+                }
+            }
+        };
+        let reply = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| SinkError::Timeout {
+                addr: addr.clone(),
+                timeout: self.timeout,
+            })??;
+        let reply = reply.trim();
+        if reply.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Rejected {
+                command: command.to_owned(),
+                reply: reply.to_owned(),
+            })
+        }
+    }
+}
+
+async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    command: &str,
+) -> std::io::Result<String> {
+    s.write_all(command.as_bytes()).await?;
+    s.write_all(b"\n").await?;
+    s.flush().await?;
+    let mut reply = Vec::new();
+    // HAProxy closes after answering; cap what we keep of a long answer.
+    (&mut s).take(64 * 1024).read_to_end(&mut reply).await?;
+    Ok(String::from_utf8_lossy(&reply).into_owned())
+}
+
+impl Sink for HaproxySink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn apply<'a>(&'a mut self, event: &'a PoolEvent) -> SinkFuture<'a> {
+        Box::pin(async move {
+            for c in self.commands(event) {
+                tracing::info!(sink = %self.name, command = %c, "haproxy");
+                self.send(&c).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Runs `command ACTION VS RS [WEIGHT]` for every server event and
+/// `command quorum-up|quorum-down VS` for quorum events, where VS and RS
+/// are the names given by `names` (e.g. `192.0.2.10:80`, `10.0.0.1:8080`).
+pub struct ScriptSink {
+    command: String,
+    vs_names: Vec<String>,
+    rs_names: Vec<Vec<String>>,
+    timeout: Duration,
+}
+
+impl ScriptSink {
+    /// `pools`: the engine's pools, for names.
+    pub fn new(command: &str, pools: &[crate::pool::Pool], timeout: Duration) -> Self {
+        ScriptSink {
+            command: command.to_owned(),
+            vs_names: pools.iter().map(|p| p.name().to_owned()).collect(),
+            rs_names: pools
+                .iter()
+                .map(|p| {
+                    (0..p.len())
+                        .map(|i| p.server_name(i).unwrap_or_default().to_owned())
+                        .collect()
+                })
+                .collect(),
+            timeout,
+        }
+    }
+
+    /// The arguments for `event`, or `None` if it is not for this sink.
+    pub fn arguments(&self, event: &PoolEvent) -> Option<Vec<String>> {
+        let vs_name = |vs: usize| self.vs_names.get(vs).cloned().unwrap_or_default();
+        let rs_name = |vs: usize, rs: usize| {
+            self.rs_names
+                .get(vs)
+                .and_then(|v| v.get(rs))
+                .cloned()
+                .unwrap_or_default()
+        };
+        Some(match event {
+            PoolEvent::Server { vs, rs, change } => {
+                let mut a = vec![String::new(), vs_name(*vs), rs_name(*vs, *rs)];
+                match change {
+                    ServerChange::Up { weight } => {
+                        a[0] = "up".into();
+                        a.push(weight.to_string());
+                    }
+                    ServerChange::Down => a[0] = "down".into(),
+                    ServerChange::Weight(w) => {
+                        a[0] = "weight".into();
+                        a.push(w.to_string());
+                    }
+                }
+                a
+            }
+            PoolEvent::QuorumUp { vs } => vec!["quorum-up".into(), vs_name(*vs)],
+            PoolEvent::QuorumDown { vs } => vec!["quorum-down".into(), vs_name(*vs)],
+            PoolEvent::SorryServer {
+                vs,
+                ip,
+                port,
+                active,
+            } => vec![
+                if *active { "sorry-on" } else { "sorry-off" }.into(),
+                vs_name(*vs),
+                match port {
+                    Some(p) => SocketAddr::new(*ip, *p).to_string(),
+                    None => ip.to_string(),
+                },
+            ],
+            PoolEvent::RunScript { .. } => return None,
+        })
+    }
+}
+
+impl Sink for ScriptSink {
+    fn name(&self) -> &str {
+        &self.command
+    }
+
+    fn apply<'a>(&'a mut self, event: &'a PoolEvent) -> SinkFuture<'a> {
+        Box::pin(async move {
+            let Some(args) = self.arguments(event) else {
+                return Ok(());
+            };
+            let status = script::run(&self.command, &args, None, None, self.timeout).await?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(SinkError::ScriptFailed {
+                    command: format!("{} {}", self.command, args.join(" ")),
+                    status: script::describe(status),
+                })
+            }
+        })
+    }
+}
+
+/// Runs the notify_up/notify_down/quorum_up/quorum_down scripts carried by
+/// [`PoolEvent::RunScript`], as the script's user/group, each with a
+/// deadline.
+pub struct HookSink {
+    timeout: Duration,
+}
+
+impl HookSink {
+    pub fn new(timeout: Duration) -> Self {
+        HookSink { timeout }
+    }
+}
+
+impl Sink for HookSink {
+    fn name(&self) -> &str {
+        "hooks"
+    }
+
+    fn apply<'a>(&'a mut self, event: &'a PoolEvent) -> SinkFuture<'a> {
+        Box::pin(async move {
+            let PoolEvent::RunScript {
+                script: s, hook, ..
+            } = event
+            else {
+                return Ok(());
+            };
+            tracing::info!(?hook, command = %s.command, "running hook");
+            let status = script::run(
+                &s.command,
+                &[],
+                s.user.as_deref(),
+                s.group.as_deref(),
+                self.timeout,
+            )
+            .await?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(SinkError::ScriptFailed {
+                    command: s.command.clone(),
+                    status: script::describe(status),
+                })
+            }
+        })
+    }
+}
+
+/// Feed every event from `events` to every sink, in order, logging sink
+/// failures (a failed sink does not stop the others). Returns when the
+/// channel closes.
+pub async fn dispatch(
+    mut events: tokio::sync::mpsc::Receiver<PoolEvent>,
+    mut sinks: Vec<Box<dyn Sink>>,
+) {
+    while let Some(e) = events.recv().await {
+        for s in sinks.iter_mut() {
+            if let Err(err) = s.apply(&e).await {
+                tracing::warn!(sink = s.name(), event = ?e, error = %err, "sink failed");
+            }
+        }
+    }
+}
