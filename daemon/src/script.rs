@@ -372,9 +372,19 @@ impl Script {
         if std::env::var_os("PATH").is_none() {
             cmd.env("PATH", DEFAULT_PATH);
         }
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => return Outcome::SpawnFailed(format!("{}: {e}", self.describe())),
+        // ETXTBSY: the file is still open for writing somewhere, typically
+        // a fork in another thread that has not reached exec yet. It clears
+        // within moments, so retry briefly rather than fail the check.
+        let mut attempts = 0;
+        let mut child = loop {
+            match cmd.spawn() {
+                Ok(c) => break c,
+                Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempts < 5 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => return Outcome::SpawnFailed(format!("{}: {e}", self.describe())),
+            }
         };
         let Some(pid) = child.id() else {
             // Already reaped: cannot happen before the first wait.

@@ -10,10 +10,13 @@
 //! - [`track`]: keepalived tracking, sans-IO: track_script/interface/file/
 //!   process weights → effective priority and FAULT; script scheduling;
 //!   sync group rules; a /proc process counter.
+//! - [`notify`]: notify scripts and `notify_fifo` lines for state changes,
+//!   delivered in order by a task of their own.
 
 pub mod cli;
 pub mod fsm;
 pub mod net;
+pub mod notify;
 pub mod packet;
 pub mod runtime;
 pub mod setup;

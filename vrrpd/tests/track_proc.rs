@@ -42,6 +42,18 @@ fn counts_real_processes_by_name_and_params() {
     for arg in ["1000", "1000", "1000", "999"] {
         kids.0.push(Command::new(&exe).arg(arg).spawn().unwrap());
     }
+    // The kernel sets comm late in exec, after the parent may already be
+    // running again: wait (bounded) until every child shows its new name.
+    for _ in 0..500 {
+        let ready = kids.0.iter().all(|c| {
+            fs::read_to_string(format!("/proc/{}/comm", c.id()))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        });
+        if ready {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let any = tracked("any", &name, &[], ParamMatch::Exact);
     let thousand = tracked("thousand", &name, &["1000"], ParamMatch::Exact);
     let mut full = tracked("full", &exe.display().to_string(), &[], ParamMatch::Exact);
