@@ -264,8 +264,9 @@ impl Runtime {
         fsm_cfg.primary_addr = src;
         // A predecessor killed with SIGKILL leaves its VIPs behind; holding
         // them as a backup would answer for an address another node owns.
-        // An address owner (priority 255) really owns them: leave those.
-        if !self.dont_release && spec.fsm.priority != 255 {
+        // keepalived does the same at start-up ("removing VIPs"), also for
+        // priority 255: its VIPs are added when it becomes master.
+        if !self.dont_release {
             self.remove_vips(link, &spec.vips, &spec.name, "start-up cleanup")
                 .await;
         }
