@@ -335,21 +335,14 @@ impl V<'_> {
                 );
             }
         }
-        if !i.preempt && i.state == crate::model::State::Master {
+        if !i.preempt && i.state == crate::model::State::Master && o.has("state") {
             self.warn(
                 o.key("nopreempt"),
                 "nopreempt",
                 format!("({name}) nopreempt does not work with initial state MASTER"),
             );
         }
-        if !i.preempt && i.priority == 255 {
-            self.warn(
-                o.key("nopreempt"),
-                "nopreempt",
-                format!("({name}) nopreempt is incompatible with priority 255 (address owner)"),
-            );
-        }
-        if !i.preempt_delay.is_zero() && i.state == crate::model::State::Master {
+        if !i.preempt_delay.is_zero() && i.state == crate::model::State::Master && o.has("state") {
             self.warn(
                 o.key("preempt_delay"),
                 "preempt_delay",
@@ -454,7 +447,12 @@ impl V<'_> {
     /// the wire (RFC 5798 §5.2.3), unless they use unicast.
     fn vrids(&mut self, cfg: &Config) {
         let mut seen: HashMap<(u8, &str, bool), &VrrpInstance> = HashMap::new();
+        let mut names = std::collections::HashSet::new();
         for i in &cfg.vrrp_instances {
+            // A second instance of the same name is already an error.
+            if !names.insert(i.name.as_str()) {
+                continue;
+            }
             if i.virtual_router_id == 0 || !i.unicast_peer.is_empty() || i.mcast_dst_ip.is_some() {
                 continue;
             }

@@ -423,3 +423,17 @@ fn every_problem_is_reported_not_just_the_first() {
     assert_eq!(d.errors().count(), 3);
     assert_eq!(d.warnings().count(), 1);
 }
+
+#[test]
+fn nopreempt_with_priority_255_is_reset() {
+    let text = instance("    priority 255\n    nopreempt\n");
+    let l = load_keepalived_str("t.conf", &text, &ParseOptions::default());
+    let w: Vec<&Diagnostic> = l.diagnostics.warnings().collect();
+    assert_eq!(w.len(), 1, "{}", l.diagnostics);
+    assert_eq!(at(w[0]), (8, 5));
+    assert_eq!(
+        w[0].message,
+        "(VI_1) nopreempt is incompatible with priority 255 (address owner), preempt kept on"
+    );
+    assert!(l.config.vrrp_instances[0].preempt);
+}

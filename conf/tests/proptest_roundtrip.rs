@@ -336,7 +336,8 @@ proptest! {
             prop_assert_eq!(m.version, if i.v3 { 3 } else { 2 });
             let adv = if i.v3 { Duration::from_millis(u64::from(i.advert.min(4095)) * 10) } else { Duration::from_secs(u64::from(i.advert)) };
             prop_assert_eq!(m.advert_int, adv);
-            prop_assert_eq!(m.preempt, !i.nopreempt);
+            // keepalived keeps preemption on for an address owner.
+            prop_assert_eq!(m.preempt, !i.nopreempt || expect_prio == 255);
             prop_assert_eq!(m.garp_master_delay, Duration::from_secs(u64::from(i.garp_delay.unwrap_or(5))));
             prop_assert_eq!(m.virtual_ipaddress.len(), i.vips.len());
             for (a, s) in m.virtual_ipaddress.iter().zip(&i.vips) {

@@ -138,6 +138,16 @@ pub fn instance(i: &mut VrrpInstance, g: &GlobalDefs) -> Notes {
             State::Backup
         };
     }
+    // keepalived: "nopreempt is incompatible with priority 255. resetting
+    // nopreempt" (RFC 5798 §6.4.3: an owner always preempts).
+    if i.priority == 255 && !i.preempt {
+        notes.push((
+            "nopreempt",
+            "nopreempt is incompatible with priority 255 (address owner), preempt kept on"
+                .to_owned(),
+        ));
+        i.preempt = true;
+    }
     notes
 }
 
