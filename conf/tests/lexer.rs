@@ -731,6 +731,41 @@ fn include_cycle_is_an_error_at_the_include_line() {
 }
 
 #[test]
+fn include_path_is_the_rest_of_the_line() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "with space.conf", "spaced\n");
+    write(d.path(), "q.conf", "quoted\n");
+    write(d.path(), "x/[ab].conf", "bracket\n");
+    let main = write(
+        d.path(),
+        "main.conf",
+        "include with space.conf   # comment\ninclude \"q.conf\"\ninclude {x/\\[ab\\].conf}\nincluder q.conf\n",
+    );
+    let out = parse_file(&main, &opts());
+    assert!(out.diagnostics.is_empty(), "{}", out.diagnostics);
+    assert_eq!(
+        flat(&out.nodes),
+        ["0:spaced", "0:quoted", "0:bracket", "0:quoted"]
+    );
+    // A directory or an executable file is skipped, as keepalived does.
+    fs::create_dir(d.path().join("dir.conf")).unwrap();
+    let exe = write(d.path(), "exe.conf", "exe\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let main = write(
+        d.path(),
+        "main.conf",
+        "include dir.conf\nincluder exe.conf\nlast\n",
+    );
+    let out = parse_file(&main, &opts());
+    assert_eq!(flat(&out.nodes), ["0:last"]);
+    let d: Vec<_> = diags(&out).into_iter().map(|(s, l, _, _)| (s, l)).collect();
+    assert_eq!(d, [(Severity::Warning, 1), (Severity::Error, 2)]);
+}
+
+#[test]
 fn self_include_through_glob_is_a_cycle() {
     let d = tempfile::tempdir().unwrap();
     let main = write(d.path(), "x.conf", "include *.conf\nv\n");

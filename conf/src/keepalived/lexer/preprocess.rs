@@ -434,8 +434,40 @@ fn expand_braces(p: &str, out: &mut Vec<String>) {
     }
 }
 
-fn has_wildcard(p: &str) -> bool {
-    p.bytes().any(|c| matches!(c, b'*' | b'?' | b'['))
+/// An include pattern after brace expansion, read the way glob(3) reads
+/// it: `\\c` is a literal `c`. Returns the pattern in the `glob` crate's
+/// syntax (which has no backslash escapes: a literal `*` is `[*]`), the
+/// literal path (backslashes removed), and whether there is a wildcard.
+fn glob_pattern(p: &str) -> (String, String, bool) {
+    let mut pattern = String::with_capacity(p.len());
+    let mut literal = String::with_capacity(p.len());
+    let mut wild = false;
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(e) = chars.next() else { break };
+                literal.push(e);
+                if matches!(e, '*' | '?' | '[' | ']') {
+                    pattern.push('[');
+                    pattern.push(e);
+                    pattern.push(']');
+                } else {
+                    pattern.push(e);
+                }
+            }
+            '*' | '?' | '[' => {
+                wild = true;
+                literal.push(c);
+                pattern.push(c);
+            }
+            _ => {
+                literal.push(c);
+                pattern.push(c);
+            }
+        }
+    }
+    (pattern, literal, wild)
 }
 
 /// The file being read.
@@ -1357,13 +1389,15 @@ impl<'o> Preprocessor<'o> {
         let mut patterns = Vec::new();
         expand_braces(&pattern, &mut patterns);
         for pat in patterns {
-            let full = match (&fc.dir, Path::new(&pat).is_absolute()) {
-                (Some(dir), false) => {
-                    format!("{}/{}", glob::Pattern::escape(&dir.to_string_lossy()), pat)
-                }
-                _ => pat.clone(),
-            };
-            if has_wildcard(&pat) {
+            let (glob_pat, literal, wild) = glob_pattern(&pat);
+            if wild {
+                let full = match (&fc.dir, Path::new(&literal).is_absolute()) {
+                    (Some(dir), false) => {
+                        let dir = glob::Pattern::escape(&dir.to_string_lossy());
+                        format!("{dir}/{glob_pat}")
+                    }
+                    _ => glob_pat,
+                };
                 let opts = glob::MatchOptions {
                     case_sensitive: true,
                     require_literal_separator: true,
@@ -1391,8 +1425,8 @@ impl<'o> Preprocessor<'o> {
                 }
             } else {
                 let path = match &fc.dir {
-                    Some(dir) if !Path::new(&pat).is_absolute() => dir.join(&pat),
-                    _ => PathBuf::from(&pat),
+                    Some(dir) if !Path::new(&literal).is_absolute() => dir.join(&literal),
+                    _ => PathBuf::from(&literal),
                 };
                 if std::fs::metadata(&path).is_err() && std::fs::symlink_metadata(&path).is_err() {
                     self.error(
