@@ -6,6 +6,8 @@
 //!   JSON answer) and its client.
 //! - [`logging`]: `tracing` to stderr (journald captures it under systemd);
 //!   never syslog, which on some hosts writes to the console.
+//! - [`metrics`]: the optional Prometheus `/metrics` listener and the text
+//!   exposition format.
 //! - [`signals`]: the Unix signals a daemon reacts to, as one async stream.
 //! - [`notify`]: systemd `sd_notify` (READY, RELOADING, STOPPING, STATUS).
 //! - [`pidfile`]: a pid file that removes itself.
@@ -14,6 +16,7 @@
 
 pub mod control;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod pidfile;
 pub mod script;

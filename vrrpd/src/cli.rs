@@ -61,6 +61,10 @@ pub struct Cli {
     #[arg(long = "control-socket", value_name = "PATH")]
     pub control_socket: Option<PathBuf>,
 
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9650).
+    #[arg(long = "metrics-listen", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     /// Config id for `@ID` conditional lines (default: the short host name).
     #[arg(short = 'i', long = "config-id", value_name = "ID")]
     pub config_id: Option<String>,

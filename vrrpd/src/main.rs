@@ -78,9 +78,20 @@ fn run(cli: Cli, config: conf::model::Config) -> anyhow::Result<()> {
         let runtime = vrrpd::runtime::Runtime::new(specs, cli.dont_release).await?;
         let reloader = reloader(cli.config.clone(), cli.config_id.clone());
         let (ctl_tx, ctl_rx) = tokio::sync::mpsc::channel(16);
+        let ctl_tx_metrics = ctl_tx.clone();
         let socket = cli.control_socket_path();
         let _control = daemon::control::ControlServer::bind(&socket, ctl_tx)?;
         tracing::info!(socket = %socket.display(), "control socket ready");
+        let _metrics = match cli.metrics_listen {
+            Some(addr) => {
+                let task = daemon::metrics::serve(addr, ctl_tx_metrics)
+                    .await
+                    .with_context(|| format!("metrics listener on {addr}"))?;
+                tracing::info!(%addr, "serving /metrics");
+                Some(AbortOnDrop(task))
+            }
+            None => None,
+        };
         runtime.run(signals, reloader, ctl_rx).await
     })
 }
@@ -112,4 +123,13 @@ fn reloader(path: std::path::PathBuf, config_id: Option<String>) -> vrrpd::runti
             }
         }
     })
+}
+
+/// Stops a background task when the daemon's main future ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -451,6 +451,7 @@ impl Runtime {
     fn control(&self, line: &str) -> String {
         match line {
             "status" | "" => self.status().to_string(),
+            "metrics" => self.metrics(),
             other => {
                 serde_json::json!({ "error": format!("unknown command {other:?}; try status") })
                     .to_string()
@@ -508,6 +509,100 @@ impl Runtime {
             "instances": instances,
             "packets_discarded": self.rejects.counts(),
         })
+    }
+
+    /// Prometheus text exposition of the same facts as [`Runtime::status`].
+    pub fn metrics(&self) -> String {
+        use daemon::metrics::Exposition;
+        let mut e = Exposition::default();
+        let live: Vec<&Slot> = self.slots.iter().filter(|s| !s.stopped).collect();
+        let label = |s: &Slot| {
+            (
+                s.spec.name.clone(),
+                s.spec.fsm.vrid.to_string(),
+                self.links[s.link].key.ifname.clone(),
+            )
+        };
+        e.family(
+            "vrrp_state",
+            "gauge",
+            "Instance state: 0 init, 1 backup, 2 master, 3 fault.",
+        );
+        for s in &live {
+            let (n, v, i) = label(s);
+            let code = match s.fsm.state() {
+                State::Initialize => 0.0,
+                State::Backup => 1.0,
+                State::Master => 2.0,
+                State::Fault => 3.0,
+            };
+            e.sample(
+                "vrrp_state",
+                &[("instance", &n), ("vrid", &v), ("interface", &i)],
+                code,
+            );
+        }
+        type Counter = fn(&crate::fsm::InstanceStats) -> u64;
+        let counters: [(&str, &str, Counter); 5] = [
+            ("vrrp_transitions_total", "State changes.", |st| {
+                st.transitions
+            }),
+            (
+                "vrrp_adverts_received_total",
+                "Valid adverts received.",
+                |st| st.adverts_in,
+            ),
+            ("vrrp_adverts_sent_total", "Adverts sent.", |st| {
+                st.adverts_out
+            }),
+            (
+                "vrrp_became_master_total",
+                "Times this instance became master.",
+                |st| st.became_master,
+            ),
+            (
+                "vrrp_priority_zero_received_total",
+                "Priority 0 adverts received.",
+                |st| st.priority_zero_in,
+            ),
+        ];
+        for (name, help, get) in counters {
+            e.family(name, "counter", help);
+            for s in &live {
+                let (n, v, i) = label(s);
+                e.sample(
+                    name,
+                    &[("instance", &n), ("vrid", &v), ("interface", &i)],
+                    get(s.fsm.stats()) as f64,
+                );
+            }
+        }
+        e.family(
+            "vrrp_effective_priority",
+            "gauge",
+            "Priority after trackers.",
+        );
+        for s in &live {
+            let (n, v, i) = label(s);
+            e.sample(
+                "vrrp_effective_priority",
+                &[("instance", &n), ("vrid", &v), ("interface", &i)],
+                f64::from(s.fsm.effective_priority()),
+            );
+        }
+        e.family(
+            "vrrp_packets_discarded_total",
+            "counter",
+            "Received VRRP packets discarded, by reason (RFC 5798 section 7.1).",
+        );
+        for (reason, n) in self.rejects.counts() {
+            e.sample(
+                "vrrp_packets_discarded_total",
+                &[("reason", reason)],
+                *n as f64,
+            );
+        }
+        e.finish()
     }
 
     fn log_status(&self) {
