@@ -185,16 +185,22 @@ fn checker(
     vsd: &super::CheckDefaults,
     vs_delay_loop: Duration,
 ) {
-    let w = |k: &str| ck.origin.has(k);
-    let (dl, al, ct, re, dbr, wu, vh) = (
-        w("delay_loop"),
-        w("alpha"),
-        w("connect_timeout"),
-        w("retry") || w("nb_get_retry") || w("nb_sock_retry"),
-        w("delay_before_retry"),
-        w("warmup"),
-        w("virtualhost"),
-    );
+    // One pass over the written keys (this runs for every checker of a
+    // config that may have tens of thousands).
+    let (mut dl, mut al, mut ct, mut re, mut dbr, mut wu, mut vh) =
+        (false, false, false, false, false, false, false);
+    for (k, _) in &ck.origin.keys {
+        match k.as_ref() {
+            "delay_loop" => dl = true,
+            "alpha" => al = true,
+            "connect_timeout" => ct = true,
+            "retry" | "nb_get_retry" | "nb_sock_retry" => re = true,
+            "delay_before_retry" => dbr = true,
+            "warmup" => wu = true,
+            "virtualhost" => vh = true,
+            _ => {}
+        }
+    }
     if !dl {
         ck.delay_loop = pick(&rsd.delay_loop, &vsd.delay_loop).unwrap_or(vs_delay_loop);
     }
