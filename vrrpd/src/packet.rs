@@ -401,8 +401,10 @@ pub enum EmitError {
     /// VRRPv2 is defined over IPv4 only (RFC 3768 §5.1).
     #[error("VRRPv2 cannot be sent over IPv6")]
     V2OverIpv6,
-    /// VRRPv2 carries whole seconds 1..=255 (RFC 3768 §5.3.8).
-    #[error("VRRPv2 advertisement interval {0} cs is not whole seconds in 1..=255")]
+    /// VRRPv2 carries whole seconds in one byte (RFC 3768 §5.3.8). Zero is
+    /// representable (and so emitted, keeping `parse(emit(x)) == x` for
+    /// anything parsed); [`validate`] is what refuses it on receipt.
+    #[error("VRRPv2 advertisement interval {0} cs is not whole seconds in 0..=255")]
     V2Interval(u16),
     /// VRRPv3 carries 12 bits of centiseconds (RFC 5798 §5.2.7).
     #[error("VRRPv3 advertisement interval {0} cs does not fit 12 bits")]
@@ -996,7 +998,7 @@ impl Advertisement {
                 if family == Family::V6 {
                     return Err(EmitError::V2OverIpv6);
                 }
-                if self.max_adver_int % 100 != 0 || !(100..=25_500).contains(&self.max_adver_int) {
+                if self.max_adver_int % 100 != 0 || self.max_adver_int > 25_500 {
                     return Err(EmitError::V2Interval(self.max_adver_int));
                 }
             }
@@ -1026,7 +1028,7 @@ impl Advertisement {
         match self.version {
             Version::V2 => {
                 p.set_auth_type(self.auth.auth_type());
-                // Checked above: a whole number of seconds in 1..=255.
+                // Checked above: a whole number of seconds in 0..=255.
                 p.set_adver_int_v2((self.max_adver_int / 100) as u8);
             }
             Version::V3 => p.set_max_adver_int_v3(self.max_adver_int),

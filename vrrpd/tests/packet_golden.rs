@@ -393,10 +393,10 @@ fn emit_rejects_what_the_wire_cannot_carry() {
         a.emit(v4("192.0.2.1"), MCAST4).unwrap_err(),
         EmitError::V2Interval(150)
     );
-    a.max_adver_int = 0;
+    a.max_adver_int = 25_600;
     assert_eq!(
         a.emit(v4("192.0.2.1"), MCAST4).unwrap_err(),
-        EmitError::V2Interval(0)
+        EmitError::V2Interval(25_600)
     );
     let mut b = adv_v3_v4();
     b.max_adver_int = 4096;
@@ -850,4 +850,27 @@ fn every_reason_label_is_listed() {
     assert_eq!(labels, listed);
     // Messages carry the VRID for the log line.
     assert!(samples[1].to_string().contains("vrid 1"));
+}
+
+#[test]
+fn v2_zero_interval_round_trips_but_validate_drops_it() {
+    // Found by the vrrp_packet fuzz target: the wire can carry Adver Int 0,
+    // so the codec writes what it reads; receive validation refuses it.
+    let src = v4("192.0.2.1");
+    let mut a = adv_v2_none();
+    a.max_adver_int = 0;
+    let bytes = a.emit(src, MCAST4).unwrap();
+    assert_eq!(bytes[5], 0);
+    assert_eq!(
+        Advertisement::parse(&bytes, src, MCAST4, Family::V4).unwrap(),
+        a
+    );
+    let auth = Auth::None;
+    let addrs = [v4("192.0.2.100")];
+    assert_eq!(
+        validate(&bytes, &meta("192.0.2.1", 255), &expect_v2(&auth, &addrs))
+            .unwrap_err()
+            .reason(),
+        "interval"
+    );
 }

@@ -18,7 +18,7 @@ fn any_advert() -> impl Strategy<Value = (Advertisement, IpAddr, IpAddr)> {
     let v2 = (
         any::<u8>(),
         any::<u8>(),
-        1u16..=255,
+        0u16..=255,
         prop_oneof![
             Just(Auth::None),
             any::<[u8; 8]>().prop_map(Auth::Pass),
