@@ -91,7 +91,8 @@ pub struct HttpSpec {
     pub tls: bool,
     /// Send the `Host`/virtualhost as TLS SNI (`enable_sni`).
     pub sni: bool,
-    /// HTTP/1.0 when `http_protocol 1.0` / `1.0C`, else HTTP/1.1.
+    /// HTTP/1.0 (keepalived's default, and `1.0`, `1.0C`, `1.0K`), or
+    /// HTTP/1.1 with `http_protocol 1.1`.
     pub http10: bool,
     /// The checker's effective virtualhost.
     pub virtualhost: Option<String>,
@@ -207,7 +208,8 @@ impl CheckSpec {
             CheckerKind::HttpGet | CheckerKind::SslGet => Kind::Http(HttpSpec {
                 tls: c.kind == CheckerKind::SslGet,
                 sni: c.enable_sni,
-                http10: matches!(c.http_protocol.as_deref(), Some("1.0") | Some("1.0C")),
+                // keepalived sends HTTP/1.0 unless `http_protocol 1.1`.
+                http10: c.http_protocol.as_deref() != Some("1.1"),
                 virtualhost: c.virtualhost.clone(),
                 urls: c.url.iter().map(UrlSpec::from_url).collect(),
             }),
@@ -330,6 +332,16 @@ mod tests {
             CheckSpec::from_checker(&rs, &c, &[]).target,
             "127.0.0.1:8080".parse().unwrap()
         );
+        let mut h = Checker::new(CheckerKind::HttpGet);
+        assert!(matches!(
+            CheckSpec::from_checker(&rs, &h, &[]).kind,
+            Kind::Http(HttpSpec { http10: true, .. })
+        ));
+        h.http_protocol = Some("1.1".into());
+        assert!(matches!(
+            CheckSpec::from_checker(&rs, &h, &[]).kind,
+            Kind::Http(HttpSpec { http10: false, .. })
+        ));
         let mut f = Checker::new(CheckerKind::File);
         f.track_file = Some("tf".into());
         let tf = TrackFile {

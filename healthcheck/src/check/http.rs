@@ -114,10 +114,10 @@ where
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| http_error(&e))?;
-    // The connection future must be polled while the request is in flight;
-    // the guard aborts it when this attempt ends (or is cancelled by the
-    // deadline).
-    let conn = AbortOnDrop(tokio::spawn(conn));
+    // The connection future is polled here, not spawned, so that the socket
+    // is closed the moment this attempt ends or is cancelled by the
+    // deadline (and before the caller's concurrency permit is released).
+    let mut conn = std::pin::pin!(conn);
     let req = Request::get(url.path.as_str())
         .version(if http.http10 {
             Version::HTTP_10
@@ -129,30 +129,46 @@ where
         .header(header::CONNECTION, "close")
         .body(Empty::<Bytes>::new())
         .map_err(|e| Reason::Http(format!("bad request for {}: {e}", url.path)))?;
-    let resp = sender.send_request(req).await.map_err(|e| http_error(&e))?;
-    let status = resp.status().as_u16();
-    if !url.accepts(status) {
-        return Err(Reason::Status(status));
-    }
-    if let Some(expected) = &url.digest {
-        let mut body = resp.into_body();
-        let mut md5 = Md5::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| http_error(&e))?;
-            if let Some(data) = frame.data_ref() {
-                md5.update(data);
+    let work = async {
+        let resp = sender.send_request(req).await.map_err(|e| http_error(&e))?;
+        let status = resp.status().as_u16();
+        if !url.accepts(status) {
+            return Err(Reason::Status(status));
+        }
+        if let Some(expected) = &url.digest {
+            let mut body = resp.into_body();
+            let mut md5 = Md5::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| http_error(&e))?;
+                if let Some(data) = frame.data_ref() {
+                    md5.update(data);
+                }
+            }
+            let got = hex(&md5.finalize());
+            if &got != expected {
+                return Err(Reason::DigestMismatch {
+                    expected: expected.clone(),
+                    got,
+                });
             }
         }
-        let got = hex(&md5.finalize());
-        if &got != expected {
-            return Err(Reason::DigestMismatch {
-                expected: expected.clone(),
-                got,
-            });
+        Ok(())
+    };
+    let mut work = std::pin::pin!(work);
+    tokio::select! {
+        biased;
+        r = &mut work => r,
+        c = &mut conn => {
+            // The connection ended first: what was received is buffered in
+            // the response, so the request's own result decides; a
+            // connection error explains a failure best.
+            let r = work.await;
+            match (r, c) {
+                (Err(_), Err(e)) => Err(http_error(&e)),
+                (r, _) => r,
+            }
         }
     }
-    drop(conn);
-    Ok(())
 }
 
 fn http_error(e: &hyper::Error) -> Reason {
@@ -174,14 +190,6 @@ fn hex(bytes: &[u8]) -> String {
 /// MD5 of `body` as keepalived's `genhash` prints it (lowercase hex).
 pub fn genhash(body: &[u8]) -> String {
     hex(&Md5::digest(body))
-}
-
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The client configuration shared by every SSL_GET: ring provider, no

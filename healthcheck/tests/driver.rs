@@ -1,0 +1,94 @@
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use healthcheck::driver::{self, Checks};
+use healthcheck::spec::{CheckKey, CheckSpec, Kind, MiscSpec, Policy};
+use tokio::sync::{mpsc, oneshot};
+
+#[tokio::test]
+async fn concurrent_attempts_are_bounded_by_the_semaphore() {
+    // Ten distinct MISC_CHECK scripts, all due at once, each logging its
+    // start and end. "end" is written before the script exits, hence before
+    // its permit is released, so the log shows the true concurrency.
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("log");
+    let script = d.path().join("slow.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"start $1\" >> {log}\nsleep 0.2\necho \"end $1\" >> {log}\nexit 1\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let policy = Policy {
+        delay_loop: Duration::from_secs(3600),
+        retry: 0,
+        delay_before_retry: Duration::from_secs(1),
+        warmup: Duration::ZERO,
+        alpha: false,
+        rise: 1,
+        fall: 1,
+    };
+    let mut checks = Checks::new(1);
+    let now = Instant::now();
+    for i in 0..10 {
+        let spec = CheckSpec {
+            target: "127.0.0.1:0".parse().unwrap(),
+            bind: None,
+            connect_timeout: Duration::from_secs(5),
+            kind: Kind::Misc(MiscSpec {
+                command: format!("{} {i}", script.display()),
+                timeout: Duration::from_secs(10),
+                dynamic: false,
+                user: None,
+                group: None,
+            }),
+        };
+        checks.add(CheckKey { spec, policy }, i, now);
+    }
+    assert_eq!(checks.len(), 10);
+    let (tx, mut rx) = mpsc::channel(64);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let run = tokio::spawn(driver::run(checks, 3, tx, async {
+        let _ = stopped.await;
+    }));
+    // Every script exits 1: every check goes down once.
+    let mut downs = Vec::new();
+    for _ in 0..10 {
+        let u = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!u.change.up);
+        assert_eq!(u.change.reason.to_string(), "script exit 1");
+        downs.extend(u.subscribers);
+    }
+    downs.sort();
+    assert_eq!(downs, (0..10).collect::<Vec<_>>());
+    stop.send(()).unwrap();
+    let checks = run.await.unwrap();
+    assert_eq!(checks.len(), 10);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let (mut running, mut max, mut starts) = (0i32, 0i32, 0);
+    for line in text.lines() {
+        if line.starts_with("start") {
+            running += 1;
+            starts += 1;
+        } else {
+            running -= 1;
+        }
+        max = max.max(running);
+    }
+    assert_eq!(starts, 10);
+    assert!(max <= 3, "{max} scripts ran at once, bound is 3:\n{text}");
+    assert!(
+        max >= 2,
+        "the bound should still allow parallelism:\n{text}"
+    );
+}
