@@ -48,7 +48,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use conf::model::{Config, ParamMatch, TrackProcess, VrrpInstance};
-use daemon::script::Outcome;
+use daemon::script::{Outcome, RunAs, Script, ScriptError};
 use thiserror::Error;
 
 use crate::fsm::{State, PRIORITY_OWNER};
@@ -821,6 +821,74 @@ pub fn count_processes(proc_root: &Path, tracked: &[TrackedProcess]) -> BTreeMap
         }
     }
     counts
+}
+
+/// A `vrrp_script` ready to run: the runtime starts it when
+/// [`ScriptScheduler::due`] says so and feeds
+/// `ScriptResult::from(&script.run().await)` to every instance's
+/// [`Trackers::script_result`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackScript {
+    pub name: String,
+    /// Split keepalived's way, run as its `user`/`group` or `script_user`,
+    /// with its `timeout` (the model holds the effective one).
+    pub script: Script,
+    pub interval: Duration,
+}
+
+/// The `vrrp_script`s some instance or sync group tracks (keepalived does
+/// not run unused ones), and the scripts refused: an unknown user or group,
+/// an unparsable command line, or, with `enable_script_security`, a script
+/// failing the security check (keepalived disables those).
+pub fn track_scripts_from_config(cfg: &Config) -> (Vec<TrackScript>, Vec<(String, ScriptError)>) {
+    let g = &cfg.global_defs;
+    let mut refused = Vec::new();
+    let default_user = match RunAs::default_for(g.script_user.as_deref(), g.script_group.as_deref())
+    {
+        Ok(u) => u,
+        Err(e) => {
+            // Without a usable default user no script may run as root
+            // by mistake: refuse them all.
+            for s in &cfg.vrrp_scripts {
+                refused.push((s.name.clone(), e.clone()));
+            }
+            return (Vec::new(), refused);
+        }
+    };
+    let used = |name: &str| {
+        cfg.vrrp_instances
+            .iter()
+            .any(|i| i.track_script.iter().any(|r| r.name == name))
+            || cfg
+                .sync_groups
+                .iter()
+                .any(|sg| sg.track_script.iter().any(|r| r.name == name))
+    };
+    let mut out = Vec::new();
+    for vs in cfg.vrrp_scripts.iter().filter(|s| used(&s.name)) {
+        let built = (|| {
+            let who = match &vs.user {
+                Some(u) => Some(RunAs::resolve(u, vs.group.as_deref())?),
+                None => default_user.clone(),
+            };
+            let script = Script::parse(&vs.script)?
+                .run_as(who)
+                .timeout(Some(vs.timeout));
+            if g.enable_script_security {
+                script.check_secure()?;
+            }
+            Ok::<_, ScriptError>(script)
+        })();
+        match built {
+            Ok(script) => out.push(TrackScript {
+                name: vs.name.clone(),
+                script,
+                interval: vs.interval,
+            }),
+            Err(e) => refused.push((vs.name.clone(), e)),
+        }
+    }
+    (out, refused)
 }
 
 /// When each `vrrp_script` is due, keepalived's way
