@@ -41,6 +41,9 @@
 //!   `dont_track_primary` (keepalived `vrrp->ifp` tracking).
 //! - A sync group's `track_*` items apply to each member
 //!   (`initialise_vrrp_tracking_priorities`).
+//! - **track_process** is up while `quorum <= count <= quorum_max`
+//!   (`have_quorum`); [`QuorumDelay`] applies `fork_delay` /
+//!   `terminate_delay` before a change counts.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -767,6 +770,81 @@ impl TrackedProcess {
             ParamMatch::Exact => args == p,
             ParamMatch::Initial => args.starts_with(p),
             ParamMatch::Partial => args.windows(p.len()).any(|w| w == p),
+        }
+    }
+}
+
+/// keepalived's `fork_delay` / `terminate_delay` of a tracked process:
+/// a quorum gained is reported only once it has held for `fork_delay`, a
+/// quorum lost only once it has been lost for `terminate_delay`; a change
+/// undone within its delay is never reported. Sans-IO: feed counts with
+/// [`QuorumDelay::observe`], arm a timer at [`QuorumDelay::next_deadline`]
+/// and call [`QuorumDelay::poll`] when it fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumDelay {
+    quorum: u32,
+    quorum_max: Option<u32>,
+    fork_delay: Duration,
+    terminate_delay: Duration,
+    /// The state last reported (`None` before the first report).
+    reported: Option<bool>,
+    /// A change waiting for its delay: the new state and when it counts.
+    pending: Option<(bool, Instant)>,
+}
+
+impl QuorumDelay {
+    pub fn new(p: &TrackProcess) -> Self {
+        QuorumDelay {
+            quorum: p.quorum,
+            quorum_max: p.quorum_max,
+            fork_delay: p.fork_delay,
+            terminate_delay: p.terminate_delay,
+            reported: None,
+            pending: None,
+        }
+    }
+
+    /// A new process count. Returns the quorum state to report now, if it
+    /// changed and needs no delay (the first count is reported at once, as
+    /// keepalived's initial scan).
+    pub fn observe(&mut self, now: Instant, count: usize) -> Option<bool> {
+        let up = quorum_ok(self.quorum, self.quorum_max, count);
+        let Some(reported) = self.reported else {
+            self.reported = Some(up);
+            self.pending = None;
+            return Some(up);
+        };
+        if up == reported {
+            // Back where we were before the delay ran out: nothing happened.
+            self.pending = None;
+            return None;
+        }
+        if matches!(self.pending, Some((p, _)) if p == up) {
+            return self.poll(now);
+        }
+        let delay = if up {
+            self.fork_delay
+        } else {
+            self.terminate_delay
+        };
+        self.pending = Some((up, now + delay));
+        self.poll(now)
+    }
+
+    /// When a pending change is due.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.pending.map(|(_, at)| at)
+    }
+
+    /// Report a pending change whose delay has run out.
+    pub fn poll(&mut self, now: Instant) -> Option<bool> {
+        match self.pending {
+            Some((up, at)) if at <= now => {
+                self.pending = None;
+                self.reported = Some(up);
+                Some(up)
+            }
+            _ => None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 
 use conf::model::ParamMatch;
-use vrrpd::track::{count_processes, TrackedProcess, Trackers};
+use vrrpd::track::{count_processes, QuorumDelay, TrackedProcess, Trackers};
 
 fn tracked(name: &str, process: &str, params: &[&str], m: ParamMatch) -> TrackedProcess {
     TrackedProcess {
@@ -145,4 +145,52 @@ fn quorum_bounds() {
     assert!(!p.has_quorum(4));
     p.quorum_max = None;
     assert!(p.has_quorum(1000));
+}
+
+#[test]
+fn fork_and_terminate_delays() {
+    let t0 = std::time::Instant::now();
+    let s = std::time::Duration::from_secs(1);
+    let cfg = conf::model::TrackProcess {
+        name: "p".into(),
+        process: "x".into(),
+        quorum: 2,
+        fork_delay: 2 * s,
+        terminate_delay: 3 * s,
+        ..Default::default()
+    };
+    let mut d = QuorumDelay::new(&cfg);
+    // The first count is reported at once.
+    assert_eq!(d.observe(t0, 0), Some(false));
+    assert_eq!(d.next_deadline(), None);
+    // Quorum gained: reported after fork_delay.
+    assert_eq!(d.observe(t0 + s, 2), None);
+    assert_eq!(d.next_deadline(), Some(t0 + 3 * s));
+    assert_eq!(d.poll(t0 + 2 * s), None);
+    assert_eq!(d.observe(t0 + 2 * s, 3), None, "still up, same deadline");
+    assert_eq!(d.next_deadline(), Some(t0 + 3 * s));
+    assert_eq!(d.poll(t0 + 3 * s), Some(true));
+    // Lost and back within terminate_delay: never reported.
+    assert_eq!(d.observe(t0 + 4 * s, 1), None);
+    assert_eq!(d.next_deadline(), Some(t0 + 7 * s));
+    assert_eq!(d.observe(t0 + 5 * s, 2), None);
+    assert_eq!(d.next_deadline(), None);
+    assert_eq!(d.poll(t0 + 8 * s), None);
+    // Lost for good.
+    assert_eq!(d.observe(t0 + 9 * s, 0), None);
+    assert_eq!(
+        d.observe(t0 + 12 * s, 0),
+        Some(false),
+        "a count after the delay reports it"
+    );
+
+    // Without delays, changes are reported at once.
+    let cfg = conf::model::TrackProcess {
+        quorum: 1,
+        ..Default::default()
+    };
+    let mut d = QuorumDelay::new(&cfg);
+    assert_eq!(d.observe(t0, 1), Some(true));
+    assert_eq!(d.observe(t0, 0), Some(false));
+    assert_eq!(d.observe(t0, 5), Some(true));
 }
