@@ -1,0 +1,162 @@
+#![allow(clippy::unwrap_used)]
+//! End to end against a real HAProxy on loopback: the sink's commands must
+//! change the servers' state as HAProxy reports it (`show servers state`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use healthcheck::pool::{PoolEvent, ServerChange};
+use healthcheck::sink::{DownState, HaproxySink, Sink, SinkError, StatsAddr};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// HAProxy in the foreground, stopped (by pid) on drop.
+struct Haproxy {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn haproxy_binary() -> Option<PathBuf> {
+    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+fn start_haproxy() -> Option<Haproxy> {
+    let Some(bin) = haproxy_binary() else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but haproxy is not installed (apt-get install -y haproxy)");
+        }
+        eprintln!("SKIPPED haproxy end-to-end test: haproxy is not installed");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("stats.sock");
+    let cfg = dir.path().join("haproxy.cfg");
+    // Backends only, servers on loopback ports nobody listens on: no
+    // traffic flows, only the runtime state is exercised.
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n    stats socket {} mode 600 level admin\n\
+             defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+             backend be_web\n    server web1 127.0.0.1:1 weight 10\n    server web2 127.0.0.1:2 weight 10\n    server sorry 127.0.0.1:3 weight 1\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(bin)
+        .arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Some(Haproxy {
+        child,
+        socket,
+        _dir: dir,
+    })
+}
+
+async fn wait_for_socket(p: &Path) {
+    for _ in 0..200 {
+        if tokio::net::UnixStream::connect(p).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("haproxy stats socket {} never came up", p.display());
+}
+
+/// `show servers state be_web`: server name -> (admin state, user weight).
+async fn servers_state(p: &Path) -> HashMap<String, (u32, u32)> {
+    let mut s = tokio::net::UnixStream::connect(p).await.unwrap();
+    s.write_all(b"show servers state be_web\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let mut lines = out.lines();
+    let _version = lines.next();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(' ')
+        .collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (name, admin, weight) = (col("srv_name"), col("srv_admin_state"), col("srv_uweight"));
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (
+                f[name].to_owned(),
+                (f[admin].parse().unwrap(), f[weight].parse().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// HAProxy's SRV_ADMF_FMAINT (forced maintenance) and SRV_ADMF_DRAIN bits.
+const FMAINT: u32 = 0x01;
+const DRAIN: u32 = 0x08;
+
+fn ev(rs: usize, change: ServerChange) -> PoolEvent {
+    PoolEvent::Server { vs: 0, rs, change }
+}
+
+#[tokio::test]
+async fn haproxy_runtime_api_end_to_end() {
+    let Some(h) = start_haproxy() else { return };
+    wait_for_socket(&h.socket).await;
+    let before = servers_state(&h.socket).await;
+    assert_eq!(before["web1"], (0, 10));
+
+    let mut sink = HaproxySink::new(StatsAddr::Unix(h.socket.clone()));
+    sink.map(0, 0, "be_web", "web1")
+        .map(0, 1, "be_web", "web2")
+        .map(0, 2, "be_web", "nosuch")
+        .map_sorry(0, "be_web", "sorry");
+
+    sink.apply(&ev(0, ServerChange::Down)).await.unwrap();
+    sink.apply(&ev(1, ServerChange::Weight(3))).await.unwrap();
+    sink.apply(&PoolEvent::SorryServer {
+        vs: 0,
+        ip: "127.0.0.1".parse().unwrap(),
+        port: Some(3),
+        active: false,
+    })
+    .await
+    .unwrap();
+    let s = servers_state(&h.socket).await;
+    assert_eq!(s["web1"].0 & FMAINT, FMAINT, "{s:?}");
+    assert_eq!(s["web2"], (0, 3));
+    assert_eq!(s["sorry"].0 & FMAINT, FMAINT);
+
+    sink.apply(&ev(0, ServerChange::Up { weight: 7 }))
+        .await
+        .unwrap();
+    let s = servers_state(&h.socket).await;
+    assert_eq!(s["web1"], (0, 7));
+
+    sink.down_state(DownState::Drain);
+    sink.apply(&ev(1, ServerChange::Down)).await.unwrap();
+    let s = servers_state(&h.socket).await;
+    assert_eq!(s["web2"].0 & DRAIN, DRAIN, "{s:?}");
+
+    // A server HAProxy does not know: its error comes back.
+    let err = sink.apply(&ev(2, ServerChange::Down)).await.unwrap_err();
+    assert!(matches!(err, SinkError::Rejected { .. }), "{err}");
+}
