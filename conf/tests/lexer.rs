@@ -284,6 +284,9 @@ fn backslash_continues_a_line() {
     assert_eq!((n.args[1].loc.line, n.args[1].loc.col), (2, 5));
     assert_eq!((n.args[4].loc.line, n.args[4].loc.col), (3, 6));
     assert_eq!(lc(&nodes[1]), (4, 1));
+    // A line that is only a `\`, continued lines that are only comments.
+    let nodes = ok("\\\nx\ny \\\n  # c \\\n z\n");
+    assert_eq!(flat(&nodes), ["0:x", "0:y z"]);
 }
 
 #[test]

@@ -673,12 +673,13 @@ impl<'o> Preprocessor<'o> {
                             break;
                         }
                         let before = line.len();
-                        if before > 0 {
+                        let sep = usize::from(before > 0);
+                        if sep == 1 {
                             let p = line.pos_at(before - 1);
                             line.push(b' ', p);
                         }
                         let d = decomment(raw_chars(next, lineno), &mut line);
-                        if line.len() == before + 1 {
+                        if line.len() == before + sep {
                             line.truncate(before);
                         }
                         if let Some(q) = d.open_quote {
