@@ -371,6 +371,9 @@ pub struct Instance {
     fault: bool,
     started: bool,
     stopped: bool,
+    /// When a master last re-announced its VIPs because another master
+    /// was heard (split brain healing), to bound the GARP rate.
+    last_reannounce: Option<Instant>,
 }
 
 impl Instance {
@@ -420,6 +423,7 @@ impl Instance {
             fault: false,
             started: false,
             stopped: false,
+            last_reannounce: None,
         }
     }
 
@@ -760,6 +764,19 @@ impl Instance {
                 "received lower priority ({}) advert, ours {}, answering", adv.priority, ours);
             self.stats.lower_priority_answered += 1;
             self.send_advert(ours);
+            // The lower priority router was master too (a split brain that
+            // is healing, or a backup whose timer fired): clients may have
+            // followed its gratuitous ARP / NA. Re-announce so they come
+            // back, at most once per Master_Down_Interval; keepalived only
+            // does this with garp_lower_prio_repeat set, and its users keep
+            // finding clients stuck on the loser.
+            let due = self
+                .last_reannounce
+                .is_none_or(|t| now.duration_since(t) >= self.span(Span::MasterDown));
+            if due {
+                self.last_reannounce = Some(now);
+                self.push(Action::Announce);
+            }
         }
     }
 

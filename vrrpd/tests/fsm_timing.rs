@@ -356,7 +356,10 @@ fn equal_priority_tie_break_by_primary_address() {
     // RFC 5798 §6.4.3: the higher primary address wins. We are .10.
     let (mut i, t) = master_at(cfg(100, Version::V2, ms(1000)));
     i.handle_advert(t + ms(10), &advert(ip(9), 100, ms(1000)));
-    assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }]);
+    assert_eq!(
+        drain(&mut i),
+        vec![Action::SendAdvert { priority: 100 }, Action::Announce]
+    );
     assert_eq!(i.state(), State::Master);
     i.handle_advert(t + ms(20), &advert(ip(11), 100, ms(1000)));
     assert_eq!(
@@ -382,9 +385,23 @@ fn master_answers_lower_priority_at_once_without_resetting_its_timer() {
     let (mut i, t) = master_at(cfg(150, Version::V2, ms(1000)));
     let next = i.timer(Timer::Advert).unwrap();
     i.handle_advert(t + ms(400), &advert(ip(20), 100, ms(1000)));
-    assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 150 }]);
+    // The other router believed it was master: clients may have followed
+    // its GARP, so we re-announce as well as answer.
+    assert_eq!(
+        drain(&mut i),
+        vec![Action::SendAdvert { priority: 150 }, Action::Announce]
+    );
     assert_eq!(i.timer(Timer::Advert), Some(next));
     assert_eq!(i.stats().lower_priority_answered, 1);
+    // Within one Master_Down_Interval (3 s + 414.0625 ms at priority 150) it
+    // answers again but does not re-announce; after it, it does.
+    i.handle_advert(t + ms(1400), &advert(ip(20), 100, ms(1000)));
+    assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 150 }]);
+    i.handle_advert(t + ms(3815), &advert(ip(20), 100, ms(1000)));
+    assert_eq!(
+        drain(&mut i),
+        vec![Action::SendAdvert { priority: 150 }, Action::Announce]
+    );
 }
 
 #[test]
