@@ -50,11 +50,22 @@ pub struct CheckSpec {
     /// Where to connect: `connect_ip`/`connect_port`, else the real
     /// server's address and port (port 0 when neither is written).
     pub target: SocketAddr,
-    /// Local address (`bindto`, `bind_port`).
-    pub bind: Option<SocketAddr>,
+    /// Local end: `bindto`/`bind_port`, `bind_if`, `fwmark`.
+    pub local: Local,
     /// The single deadline of one attempt.
     pub connect_timeout: Duration,
     pub kind: Kind,
+}
+
+/// The local end of a check's socket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Local {
+    /// `bindto` / `bind_port`.
+    pub addr: Option<SocketAddr>,
+    /// `bind_if`: SO_BINDTODEVICE.
+    pub interface: Option<String>,
+    /// `fwmark`: SO_MARK, for policy routing of the check's packets.
+    pub fwmark: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -64,7 +75,7 @@ pub enum Kind {
     Smtp {
         helo: String,
         /// Extra `host { }` targets, checked in turn after `target`.
-        extra: Vec<(SocketAddr, Option<SocketAddr>)>,
+        extra: Vec<(SocketAddr, Local)>,
     },
     Dns {
         qtype: u16,
@@ -202,7 +213,11 @@ impl CheckSpec {
             c.connect_ip.unwrap_or(rs.ip),
             c.connect_port.or(rs.port).unwrap_or(0),
         );
-        let bind = socket(c.bindto, c.bind_port);
+        let local = Local {
+            addr: socket(c.bindto, c.bind_port),
+            interface: c.bind_if.clone(),
+            fwmark: c.fwmark,
+        };
         let kind = match c.kind {
             CheckerKind::Tcp => Kind::Tcp,
             CheckerKind::HttpGet | CheckerKind::SslGet => Kind::Http(HttpSpec {
@@ -227,7 +242,11 @@ impl CheckSpec {
                                 h.connect_ip.unwrap_or(target.ip()),
                                 h.connect_port.unwrap_or(target.port()),
                             ),
-                            socket(h.bindto, h.bind_port),
+                            Local {
+                                addr: socket(h.bindto, h.bind_port),
+                                interface: h.bind_if.clone(),
+                                fwmark: h.fwmark,
+                            },
                         )
                     })
                     .collect(),
@@ -289,7 +308,7 @@ impl CheckSpec {
         };
         CheckSpec {
             target,
-            bind,
+            local,
             connect_timeout: c.connect_timeout,
             kind,
         }

@@ -39,7 +39,7 @@ async fn concurrent_attempts_are_bounded_by_the_semaphore() {
     for i in 0..10 {
         let spec = CheckSpec {
             target: "127.0.0.1:0".parse().unwrap(),
-            bind: None,
+            local: Default::default(),
             connect_timeout: Duration::from_secs(5),
             kind: Kind::Misc(MiscSpec {
                 command: format!("{} {i}", script.display()),

@@ -65,7 +65,7 @@ pub async fn check(spec: &CheckSpec, qtype: u16, name: &str) -> CheckOutcome {
         );
     };
     let run = async {
-        let sock = super::udp::socket(spec.target, spec.bind).await?;
+        let sock = super::udp::socket(spec.target, &spec.local).await?;
         sock.send(&query).await.map_err(|e| udp_error(&e))?;
         let mut buf = [0u8; 4096];
         loop {

@@ -81,7 +81,7 @@ fn host_header(target: SocketAddr, tls: bool, vhost: Option<&str>) -> String {
 async fn fetch(spec: &CheckSpec, http: &HttpSpec, url: &UrlSpec) -> Result<(), Reason> {
     let vhost = url.virtualhost.as_deref().or(http.virtualhost.as_deref());
     let host = host_header(spec.target, http.tls, vhost);
-    let stream = tcp::connect(spec.target, spec.bind)
+    let stream = tcp::connect(spec.target, &spec.local)
         .await
         .map_err(|e| Reason::from_io(&e))?;
     let _ = stream.set_nodelay(true);

@@ -19,8 +19,11 @@ pub async fn check(spec: &CheckSpec) -> CheckOutcome {
     let start = Instant::now();
     let ip = spec.target.ip();
     let mut builder = Config::builder().kind(if ip.is_ipv4() { ICMP::V4 } else { ICMP::V6 });
-    if let Some(b) = spec.bind {
+    if let Some(b) = spec.local.addr {
         builder = builder.bind(std::net::SocketAddr::new(b.ip(), 0));
+    }
+    if let Some(ifname) = &spec.local.interface {
+        builder = builder.interface(ifname);
     }
     let client = match Client::new(&builder.build()) {
         Ok(c) => c,

@@ -11,24 +11,20 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::tcp;
 use crate::outcome::{CheckOutcome, Reason};
-use crate::spec::CheckSpec;
+use crate::spec::{CheckSpec, Local};
 
 /// Longest reply line we accept (RFC 5321 §4.5.3.1.5: 512 octets).
 const MAX_LINE: usize = 512;
 
-pub async fn check(
-    spec: &CheckSpec,
-    helo: &str,
-    extra: &[(SocketAddr, Option<SocketAddr>)],
-) -> CheckOutcome {
+pub async fn check(spec: &CheckSpec, helo: &str, extra: &[(SocketAddr, Local)]) -> CheckOutcome {
     let start = Instant::now();
-    let targets: Vec<(SocketAddr, Option<SocketAddr>)> = if extra.is_empty() {
-        vec![(spec.target, spec.bind)]
+    let targets: Vec<(SocketAddr, Local)> = if extra.is_empty() {
+        vec![(spec.target, spec.local.clone())]
     } else {
         extra.to_vec()
     };
-    for (target, bind) in targets {
-        match tokio::time::timeout(spec.connect_timeout, exchange(target, bind, helo)).await {
+    for (target, local) in targets {
+        match tokio::time::timeout(spec.connect_timeout, exchange(target, &local, helo)).await {
             Ok(Ok(())) => {}
             Ok(Err(r)) => return CheckOutcome::down(r, start.elapsed()),
             Err(_) => return CheckOutcome::down(Reason::Timeout, start.elapsed()),
@@ -70,8 +66,8 @@ async fn reply<R: tokio::io::AsyncBufRead + Unpin>(
     }
 }
 
-async fn exchange(target: SocketAddr, bind: Option<SocketAddr>, helo: &str) -> Result<(), Reason> {
-    let stream = tcp::connect(target, bind)
+async fn exchange(target: SocketAddr, local: &Local, helo: &str) -> Result<(), Reason> {
+    let stream = tcp::connect(target, local)
         .await
         .map_err(|e| Reason::from_io(&e))?;
     let (rd, mut wr) = stream.into_split();

@@ -7,24 +7,18 @@
 //! and respect `min_reply_length` / `max_reply_length`.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
 
 use crate::outcome::{CheckOutcome, Reason};
-use crate::spec::CheckSpec;
+use crate::spec::{CheckSpec, Local};
 
-/// A UDP socket connected to `target`, bound to `bind` if given.
-pub(crate) async fn socket(
-    target: SocketAddr,
-    bind: Option<SocketAddr>,
-) -> Result<UdpSocket, Reason> {
-    let local = bind.unwrap_or_else(|| match target.ip() {
-        IpAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        IpAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    });
-    let sock = UdpSocket::bind(local).await.map_err(|e| error(&e))?;
+/// A UDP socket connected to `target`, from `local`.
+pub(crate) async fn socket(target: SocketAddr, local: &Local) -> Result<UdpSocket, Reason> {
+    let sock = super::tcp::socket(target, socket2::Type::DGRAM, local).map_err(|e| error(&e))?;
+    let sock = UdpSocket::from_std(std::net::UdpSocket::from(sock)).map_err(|e| error(&e))?;
     sock.connect(target).await.map_err(|e| error(&e))?;
     Ok(sock)
 }
@@ -59,7 +53,7 @@ pub async fn check(
 ) -> CheckOutcome {
     let start = Instant::now();
     let run = async {
-        let sock = socket(spec.target, spec.bind).await?;
+        let sock = socket(spec.target, &spec.local).await?;
         sock.send(payload).await.map_err(|e| error(&e))?;
         let mut buf = vec![0u8; 65536];
         let n = sock.recv(&mut buf).await.map_err(|e| error(&e))?;

@@ -103,7 +103,7 @@ pub async fn http_server(reply: Reply) -> HttpServer {
 pub fn spec(target: SocketAddr, timeout_ms: u64, kind: Kind) -> CheckSpec {
     CheckSpec {
         target,
-        bind: None,
+        local: Default::default(),
         connect_timeout: Duration::from_millis(timeout_ms),
         kind,
     }
