@@ -53,6 +53,12 @@ pub enum ScriptError {
     NotFound(String),
     #[error("script {path} cannot be accessed: {reason}")]
     Inaccessible { path: PathBuf, reason: String },
+    /// keepalived: "Unable to set default user keepalived_script".
+    #[error(
+        "enable_script_security is set but no script_user is configured and user \
+         `keepalived_script` does not exist: refusing to run scripts as root by default"
+    )]
+    NoDefaultUser,
     /// keepalived: "Unsafe permissions found for script".
     #[error("refusing to run script {script}: {path} is {why}")]
     Insecure {
@@ -179,15 +185,21 @@ impl RunAs {
     /// The default script user, as keepalived picks it
     /// (`get_default_script_user()`): `script_user` if configured, else
     /// `keepalived_script` if that account exists, else `None` (run as the
-    /// daemon's own user).
+    /// daemon's own user), except that with `enable_script_security` a
+    /// missing `keepalived_script` is an error (keepalived then runs no
+    /// script).
     pub fn default_for(
         script_user: Option<&str>,
         script_group: Option<&str>,
+        script_security: bool,
     ) -> Result<Option<Self>, ScriptError> {
         match script_user {
             Some(u) => RunAs::resolve(u, script_group).map(Some),
             None => match RunAs::resolve("keepalived_script", None) {
                 Ok(r) => Ok(Some(r)),
+                Err(ScriptError::NoSuchUser(_)) if script_security => {
+                    Err(ScriptError::NoDefaultUser)
+                }
                 Err(ScriptError::NoSuchUser(_)) => Ok(None),
                 Err(e) => Err(e),
             },

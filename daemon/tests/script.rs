@@ -325,3 +325,24 @@ fn security_only_applies_to_scripts_run_as_root() {
     let as_nobody = as_root.run_as(Some(RunAs::resolve("nobody", None).unwrap()));
     assert_eq!(as_nobody.check_secure(), Ok(()));
 }
+
+#[test]
+fn default_script_user_follows_keepalived() {
+    // script_user wins.
+    let r = RunAs::default_for(Some("nobody"), None, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.user, "nobody");
+    // No script_user: keepalived_script if it exists (not on this host);
+    // else the daemon's own user, unless script security is on.
+    if RunAs::resolve("keepalived_script", None).is_err() {
+        assert_eq!(RunAs::default_for(None, None, false), Ok(None));
+        let e = RunAs::default_for(None, None, true).unwrap_err();
+        assert_eq!(e, ScriptError::NoDefaultUser);
+        assert!(e.to_string().contains("keepalived_script"));
+    }
+    assert_eq!(
+        RunAs::default_for(Some("no-such-user-xyz"), None, false),
+        Err(ScriptError::NoSuchUser("no-such-user-xyz".into()))
+    );
+}

@@ -303,11 +303,15 @@ impl NotifierConfig {
     /// returned as the second value (keepalived disables them and logs).
     pub fn from_config(cfg: &Config) -> Result<(Self, Vec<ScriptError>), NotifyConfigError> {
         let g = &cfg.global_defs;
-        let default_user = RunAs::default_for(g.script_user.as_deref(), g.script_group.as_deref())
-            .map_err(|source| NotifyConfigError::Script {
-                what: "script_user".into(),
-                source,
-            })?;
+        let default_user = RunAs::default_for(
+            g.script_user.as_deref(),
+            g.script_group.as_deref(),
+            g.enable_script_security,
+        )
+        .map_err(|source| NotifyConfigError::Script {
+            what: "script_user".into(),
+            source,
+        })?;
         let mut out = NotifierConfig::default();
         let mut refused = Vec::new();
         let mut add = |subject: Subject, name: &str, n: &Notify| -> Result<(), NotifyConfigError> {

@@ -921,8 +921,11 @@ pub struct TrackScript {
 pub fn track_scripts_from_config(cfg: &Config) -> (Vec<TrackScript>, Vec<(String, ScriptError)>) {
     let g = &cfg.global_defs;
     let mut refused = Vec::new();
-    let default_user = match RunAs::default_for(g.script_user.as_deref(), g.script_group.as_deref())
-    {
+    let default_user = match RunAs::default_for(
+        g.script_user.as_deref(),
+        g.script_group.as_deref(),
+        g.enable_script_security,
+    ) {
         Ok(u) => u,
         Err(e) => {
             // Without a usable default user no script may run as root
