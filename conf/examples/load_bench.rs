@@ -83,15 +83,24 @@ fn load_once(path: &Path) -> conf::Loaded {
     conf::load_keepalived_file(path, &conf::ParseOptions::default())
 }
 
-/// Run `cmd` under `/usr/bin/time`; (wall time, peak RSS in KiB, exit code).
-fn timed(cmd: &[&str]) -> Option<(Duration, Option<u64>, Option<i32>)> {
+/// One run of a command: wall time, CPU time (user + system, from
+/// `/usr/bin/time`), peak RSS in KiB, exit code.
+struct Run {
+    wall: Duration,
+    cpu: Option<Duration>,
+    rss: Option<u64>,
+    code: Option<i32>,
+}
+
+/// Run `cmd` under `/usr/bin/time`.
+fn timed(cmd: &[&str]) -> Option<Run> {
     let out = tempfile::NamedTempFile::new().ok()?;
     let out_path = out.path().to_str()?.to_owned();
     let have_time = Path::new("/usr/bin/time").exists();
     let start = Instant::now();
     let status = if have_time {
         Command::new("/usr/bin/time")
-            .args(["-f", "%M", "-o", &out_path])
+            .args(["-f", "%M %U %S", "-o", &out_path])
             .args(cmd)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -106,10 +115,27 @@ fn timed(cmd: &[&str]) -> Option<(Duration, Option<u64>, Option<i32>)> {
             .ok()?
     };
     let wall = start.elapsed();
-    let rss = std::fs::read_to_string(&out_path)
-        .ok()
-        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
-    Some((wall, rss, status.code()))
+    let report = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let fields: Vec<&str> = report
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let rss = fields.first().and_then(|f| f.parse().ok());
+    let cpu = match (fields.get(1), fields.get(2)) {
+        (Some(u), Some(s)) => match (u.parse::<f64>(), s.parse::<f64>()) {
+            (Ok(u), Ok(s)) => Some(Duration::from_secs_f64(u + s)),
+            _ => None,
+        },
+        _ => None,
+    };
+    Some(Run {
+        wall,
+        cpu,
+        rss,
+        code: status.code(),
+    })
 }
 
 fn ms(d: Duration) -> f64 {
@@ -228,12 +254,26 @@ fn main() {
     };
     let exe = args[0].clone();
     let ours = timed(&[&exe, "--load-once", path_str]);
-    if let Some((wall, rss, _)) = &ours {
+    let mib = |k: Option<u64>| {
+        k.map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    let cpu_ms = |c: Option<Duration>| {
+        c.map(|c| format!("{:.0} ms", ms(c)))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    if let Some(r) = &ours {
         println!(
-            "  one load in a child process: wall {:.1} ms (includes exec), peak RSS {}",
-            ms(*wall),
-            rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
-                .unwrap_or_else(|| "n/a".into())
+            "  one load in a child process: wall {:.1} ms (includes exec), cpu {}, peak RSS {}",
+            ms(r.wall),
+            cpu_ms(r.cpu),
+            mib(r.rss)
+        );
+    }
+    if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
+        println!(
+            "  load average while measuring: {}",
+            l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
         );
     }
 
@@ -248,46 +288,45 @@ fn main() {
         return;
     }
     let k_runs = 3;
-    let mut walls = Vec::new();
-    let mut peak = None;
-    let mut code = None;
+    let mut runs_k = Vec::new();
     for _ in 0..k_runs {
         // -G: no syslog (it would go to the console here); -l: log to stderr.
-        if let Some((wall, rss, c)) = timed(&["keepalived", "-t", "-f", path_str, "-G", "-l"]) {
-            walls.push(wall);
-            peak = peak.max(rss);
-            code = c;
+        if let Some(r) = timed(&["keepalived", "-t", "-f", path_str, "-G", "-l"]) {
+            runs_k.push(r);
         }
     }
-    if walls.is_empty() {
+    if runs_k.is_empty() {
         println!("keepalived could not be run");
         return;
     }
-    walls.sort();
-    let k_med = walls[walls.len() / 2];
+    runs_k.sort_by_key(|r| r.wall);
+    let med = &runs_k[runs_k.len() / 2];
     println!(
-        "keepalived -t, {} runs: median wall {:.1} ms, min {:.1} ms, peak RSS {}, exit status {:?}",
-        walls.len(),
-        ms(k_med),
-        ms(walls[0]),
-        peak.map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
-            .unwrap_or_else(|| "n/a".into()),
-        code
+        "keepalived -t, {} runs: median wall {:.1} ms (min {:.1} ms), cpu {}, peak RSS {}, exit status {:?}",
+        runs_k.len(),
+        ms(med.wall),
+        ms(runs_k[0].wall),
+        cpu_ms(med.cpu),
+        mib(runs_k.iter().filter_map(|r| r.rss).max()),
+        med.code
     );
     println!(
-        "ratio (keepalived median wall / our in-process p50): {:.1}x",
-        ms(k_med) / p(0.5)
+        "speed-up, keepalived median wall / our in-process p50: {:.1}x",
+        ms(med.wall) / p(0.5)
     );
-    if let Some((wall, _, _)) = ours {
+    if let Some(r) = &ours {
         println!(
-            "ratio (keepalived median wall / our one-shot child process wall): {:.1}x",
-            ms(k_med) / ms(wall)
+            "speed-up, keepalived median wall / our one-shot process wall: {:.1}x",
+            ms(med.wall) / ms(r.wall)
         );
-    }
-    if let (Some(k), Some((_, Some(o), _))) = (peak, ours) {
-        println!(
-            "peak RSS ratio (keepalived / ours, both child processes): {:.2}x",
-            k as f64 / o as f64
-        );
+        if let (Some(k), Some(o)) = (med.cpu, r.cpu) {
+            println!(
+                "speed-up, keepalived cpu / our one-shot process cpu: {:.1}x",
+                ms(k) / ms(o)
+            );
+        }
+        if let (Some(k), Some(o)) = (runs_k.iter().filter_map(|r| r.rss).max(), r.rss) {
+            println!("peak RSS, ours / keepalived's: {:.1}x", o as f64 / k as f64);
+        }
     }
 }
