@@ -57,6 +57,8 @@ pub enum Reason {
     Status(u16),
     /// MD5 of the body differs from `digest`.
     DigestMismatch { expected: String, got: String },
+    /// The body does not match `regex` (or matches with `regex_no_match`).
+    RegexMismatch { no_match: bool },
     /// TLS handshake or record error.
     Tls(String),
     /// An HTTP protocol error (malformed response, ...).
@@ -93,6 +95,10 @@ impl fmt::Display for Reason {
             Reason::Status(c) => write!(f, "status {c}"),
             Reason::DigestMismatch { expected, got } => {
                 write!(f, "digest mismatch (expected {expected}, got {got})")
+            }
+            Reason::RegexMismatch { no_match: false } => f.write_str("regex not matched"),
+            Reason::RegexMismatch { no_match: true } => {
+                f.write_str("regex matched (regex_no_match)")
             }
             Reason::Tls(e) => write!(f, "tls error: {e}"),
             Reason::Http(e) => write!(f, "http error: {e}"),

@@ -118,6 +118,57 @@ pub struct UrlSpec {
     /// Accepted inclusive ranges; empty = 200-299.
     pub status: Vec<(u16, u16)>,
     pub virtualhost: Option<String>,
+    pub regex: Option<RegexSpec>,
+}
+
+/// `regex` of a url: the body must match (or, with `regex_no_match`, must
+/// not match). Offsets bound where a match may start, as keepalived's
+/// `regex_min_offset` / `regex_max_offset`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RegexSpec {
+    pub pattern: String,
+    pub no_match: bool,
+    /// keepalived/PCRE2 option names: caseless, multiline, dotall,
+    /// extended, ungreedy are supported.
+    pub options: Vec<String>,
+    pub min_offset: Option<u64>,
+    pub max_offset: Option<u64>,
+}
+
+impl RegexSpec {
+    /// Compile with the options as inline flags.
+    pub fn compile(&self) -> Result<regex::bytes::Regex, String> {
+        let mut flags = String::new();
+        for o in &self.options {
+            flags.push(match o.as_str() {
+                "caseless" => 'i',
+                "multiline" => 'm',
+                "dotall" => 's',
+                "extended" => 'x',
+                "ungreedy" => 'U',
+                other => return Err(format!("regex option {other} is not supported")),
+            });
+        }
+        let pattern = if flags.is_empty() {
+            self.pattern.clone()
+        } else {
+            format!("(?{flags}){}", self.pattern)
+        };
+        regex::bytes::Regex::new(&pattern).map_err(|e| e.to_string())
+    }
+
+    /// Whether `body` passes.
+    pub fn passes(&self, re: &regex::bytes::Regex, body: &[u8]) -> bool {
+        let min = usize::try_from(self.min_offset.unwrap_or(0)).unwrap_or(usize::MAX);
+        let max = self
+            .max_offset
+            .and_then(|m| usize::try_from(m).ok())
+            .unwrap_or(usize::MAX);
+        let found = re
+            .find_iter(body.get(min..).unwrap_or_default())
+            .any(|m| m.start() + min < max);
+        found != self.no_match
+    }
 }
 
 impl UrlSpec {
@@ -131,6 +182,13 @@ impl UrlSpec {
             digest: u.digest.as_ref().map(|d| d.to_ascii_lowercase()),
             status: u.status_code.iter().map(|r| (r.start, r.end)).collect(),
             virtualhost: u.virtualhost.clone(),
+            regex: u.regex.as_ref().map(|pattern| RegexSpec {
+                pattern: pattern.clone(),
+                no_match: u.regex_no_match,
+                options: u.regex_options.clone(),
+                min_offset: u.regex_min_offset,
+                max_offset: u.regex_max_offset,
+            }),
         }
     }
 
@@ -332,6 +390,39 @@ mod tests {
         assert_eq!(decode_hex("0x01"), Some(vec![1]));
         assert_eq!(decode_hex("abc"), None);
         assert_eq!(decode_hex("zz"), None);
+    }
+
+    #[test]
+    fn regex_rules() {
+        let r = |pattern: &str, options: &[&str], no_match, min, max| RegexSpec {
+            pattern: pattern.into(),
+            no_match,
+            options: options.iter().map(|o| o.to_string()).collect(),
+            min_offset: min,
+            max_offset: max,
+        };
+        let pass = |s: RegexSpec, body: &[u8]| s.passes(&s.compile().unwrap(), body);
+        assert!(pass(
+            r("status: ok", &[], false, None, None),
+            b"x status: ok"
+        ));
+        assert!(!pass(
+            r("status: ok", &[], false, None, None),
+            b"STATUS: OK"
+        ));
+        assert!(pass(
+            r("status: ok", &["caseless"], false, None, None),
+            b"STATUS: OK"
+        ));
+        assert!(!pass(r("error", &[], true, None, None), b"an error"));
+        assert!(pass(r("error", &[], true, None, None), b"all fine"));
+        // Offsets: a match must start in [min, max).
+        assert!(!pass(r("ab", &[], false, Some(1), None), b"ab---"));
+        assert!(pass(r("ab", &[], false, Some(1), None), b"ab-ab"));
+        assert!(!pass(r("ab", &[], false, None, Some(3)), b"---ab"));
+        assert!(r("x", &["auto_callout"], false, None, None)
+            .compile()
+            .is_err());
     }
 
     #[test]

@@ -71,6 +71,7 @@ fn ssl_kind(sni: bool, digest: Option<String>) -> Kind {
             digest,
             status: vec![],
             virtualhost: None,
+            regex: None,
         }],
     })
 }

@@ -179,6 +179,7 @@ async fn http_every_url_must_pass_and_virtualhost_is_sent() {
         digest,
         status: vec![],
         virtualhost: None,
+        regex: None,
     };
     let kind = Kind::Http(HttpSpec {
         tls: false,
@@ -194,4 +195,37 @@ async fn http_every_url_must_pass_and_virtualhost_is_sent() {
     assert_eq!(reqs.len(), 2);
     assert!(reqs[0].starts_with("GET /one HTTP/1.0\r\n"), "{}", reqs[0]);
     assert!(reqs[1].contains("host: www.example.test"), "{}", reqs[1]);
+}
+
+#[tokio::test]
+async fn http_regex_match_and_no_match() {
+    use healthcheck::spec::RegexSpec;
+    let srv = http_server(Reply::Full(200, b"<html>status: healthy</html>")).await;
+    let kind = |pattern: &str, no_match| {
+        Kind::Http(HttpSpec {
+            tls: false,
+            sni: false,
+            http10: true,
+            virtualhost: None,
+            urls: vec![UrlSpec {
+                path: "/".into(),
+                digest: None,
+                status: vec![],
+                virtualhost: None,
+                regex: Some(RegexSpec {
+                    pattern: pattern.into(),
+                    no_match,
+                    options: vec![],
+                    min_offset: None,
+                    max_offset: None,
+                }),
+            }],
+        })
+    };
+    let o = check::run(&spec(srv.addr, 2000, kind("status: (healthy|ok)", false))).await;
+    assert!(o.up, "{o:?}");
+    let o = check::run(&spec(srv.addr, 2000, kind("status: down", false))).await;
+    assert_eq!(o.reason.to_string(), "regex not matched");
+    let o = check::run(&spec(srv.addr, 2000, kind("healthy", true))).await;
+    assert_eq!(o.reason, Reason::RegexMismatch { no_match: true });
 }

@@ -31,6 +31,9 @@ use super::tcp;
 use crate::outcome::{CheckOutcome, Reason};
 use crate::spec::{CheckSpec, HttpSpec, UrlSpec};
 
+/// How much of a body a `regex` looks at.
+const MAX_REGEX_BODY: usize = 4 << 20;
+
 /// keepalived's User-Agent.
 const USER_AGENT: &str = "KeepAliveClient";
 
@@ -45,6 +48,7 @@ pub async fn check(spec: &CheckSpec, http: &HttpSpec) -> CheckOutcome {
                 digest: None,
                 status: Vec::new(),
                 virtualhost: None,
+                regex: None,
             };
             return fetch(spec, http, &u).await;
         }
@@ -135,20 +139,39 @@ where
         if !url.accepts(status) {
             return Err(Reason::Status(status));
         }
-        if let Some(expected) = &url.digest {
-            let mut body = resp.into_body();
-            let mut md5 = Md5::new();
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| http_error(&e))?;
-                if let Some(data) = frame.data_ref() {
-                    md5.update(data);
+        if url.digest.is_none() && url.regex.is_none() {
+            return Ok(());
+        }
+        let regex = match &url.regex {
+            Some(r) => Some((r, r.compile().map_err(Reason::Unsupported)?)),
+            None => None,
+        };
+        let mut body = resp.into_body();
+        let mut md5 = Md5::new();
+        let mut kept = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| http_error(&e))?;
+            if let Some(data) = frame.data_ref() {
+                md5.update(data);
+                if regex.is_some() && kept.len() < MAX_REGEX_BODY {
+                    let room = MAX_REGEX_BODY - kept.len();
+                    kept.extend_from_slice(data.get(..room).unwrap_or(data));
                 }
             }
+        }
+        if let Some(expected) = &url.digest {
             let got = hex(&md5.finalize());
             if &got != expected {
                 return Err(Reason::DigestMismatch {
                     expected: expected.clone(),
                     got,
+                });
+            }
+        }
+        if let Some((spec, re)) = regex {
+            if !spec.passes(&re, &kept) {
+                return Err(Reason::RegexMismatch {
+                    no_match: spec.no_match,
                 });
             }
         }

@@ -120,6 +120,7 @@ pub fn http_kind(tls: bool, path: &str, digest: Option<&str>, status: Vec<(u16, 
             digest: digest.map(str::to_owned),
             status,
             virtualhost: None,
+            regex: None,
         }],
     })
 }
