@@ -15,7 +15,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
-use vrrpd::packet::{validate, Advertisement, Auth, ChecksumMode, Expect, Family, Packet, RxMeta, Version};
+use vrrpd::packet::{
+    validate, Advertisement, Auth, ChecksumMode, Expect, Family, Packet, RxMeta, Version,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, bytes)) = data.split_first() else {
@@ -41,8 +43,19 @@ fuzz_target!(|data: &[u8]| {
     };
 
     if let Ok(p) = Packet::new_checked(bytes, family) {
-        let _ = (p.version(), p.msg_type(), p.vrid(), p.priority(), p.interval_cs());
-        let _ = (p.auth_type(), p.checksum(), p.addrs().count(), p.message_len());
+        let _ = (
+            p.version(),
+            p.msg_type(),
+            p.vrid(),
+            p.priority(),
+            p.interval_cs(),
+        );
+        let _ = (
+            p.auth_type(),
+            p.checksum(),
+            p.addrs().count(),
+            p.message_len(),
+        );
         if p.version() == Some(Version::V2) {
             let _ = p.auth_data();
         }
@@ -51,7 +64,9 @@ fuzz_target!(|data: &[u8]| {
 
     let parsed = Advertisement::parse_with(bytes, src, dst, family, mode);
     if let Ok(adv) = &parsed {
-        let out = adv.emit_with(src, dst, mode).expect("a parsed advert re-emits");
+        let out = adv
+            .emit_with(src, dst, mode)
+            .expect("a parsed advert re-emits");
         assert_eq!(out.len(), bytes.len());
         assert_eq!(out.len(), adv.buffer_len());
         // Version, type, VRID, priority, count and the addresses are kept
@@ -60,7 +75,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(out[..4], bytes[..4]);
         let addr_end = out.len() - if adv.version == Version::V2 { 8 } else { 0 };
         assert_eq!(out[8..addr_end], bytes[8..addr_end]);
-        let back = Advertisement::parse_with(&out, src, dst, family, mode).expect("emitted bytes parse");
+        let back =
+            Advertisement::parse_with(&out, src, dst, family, mode).expect("emitted bytes parse");
         assert_eq!(&back, adv);
     }
 
@@ -81,6 +97,10 @@ fuzz_target!(|data: &[u8]| {
         checksum_mode: mode,
     };
     if let Ok(v) = validate(bytes, &RxMeta { src, dst, ttl: 255 }, &exp) {
-        assert_eq!(parsed.as_ref().ok(), Some(&v), "validate accepted what parse rejected");
+        assert_eq!(
+            parsed.as_ref().ok(),
+            Some(&v),
+            "validate accepted what parse rejected"
+        );
     }
 });
