@@ -37,6 +37,10 @@
 //! - **A master receiving a lower-priority advert** answers at once with
 //!   its own advert (keepalived's default, without `lower_prio_no_advert`);
 //!   the RFC only discards it. The Adver_Timer is not reset by that answer.
+//!   It also re-announces its addresses (`Announce`), at most once per
+//!   Master_Down_Interval, because the other router was master too and
+//!   clients may follow its gratuitous ARP; keepalived does this only with
+//!   `garp_lower_prio_repeat`.
 //! - **A master receiving priority 0** sends an advert and resets the
 //!   Adver_Timer (RFC 5798 §6.4.3; keepalived sends without resetting).
 //! - **Two address owners**: a master with priority 255 hearing another
