@@ -389,11 +389,11 @@ fn strict_mode_master_without_owner_warns_and_fixes_state() {
 
 #[test]
 fn unsupported_keywords_warn_with_location() {
-    let w = only_warning(&instance("    use_ipvlan ipvl0\n"));
+    let w = only_warning(&instance("    lvs_sync_daemon_interface eth1\n"));
     assert_eq!(at(&w), (7, 5));
     assert_eq!(
         w.message,
-        "`use_ipvlan` in vrrp_instance is not supported yet, ignored"
+        "`lvs_sync_daemon_interface` in vrrp_instance is not supported yet, ignored"
     );
     let w = only_warning("global_defs {\n    enable_snmp_vrrp\n}\n");
     assert_eq!(at(&w), (2, 5));

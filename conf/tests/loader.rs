@@ -176,3 +176,50 @@ virtual_server 192.0.2.1 443 {\n lb_algo rr\n real_server 198.51.100.1 443 {\n  
         .unwrap();
     assert_eq!(back, l.config);
 }
+
+#[test]
+fn less_common_instance_keywords() {
+    let text = "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n vrf blue\n use_ipvlan ipv0 192.0.2.50/24 private\n garp_extra_if all 30\n old_unicast_checksum never\n use_vmac vrrp1 00:00:5e:00:01\n vmac_xmit_base\n unicast_ttl 5\n down_timer_adverts 5\n kernel_rx_buf_size 65536\n debug 2\n virtual_ipaddress {\n  192.0.2.1/24 brd + scope link label eth0:v peer 192.0.2.9/32 home -nodad no_track preferred_lft forever\n }\n virtual_rules {\n  from 192.0.2.0/24 to 198.51.100.0/24 table 10 priority 100 fwmark 0x10/0xff iif eth0 sport 10-20 no_track\n }\n}\n";
+    let l = load_keepalived_str("i.conf", text, &ParseOptions::default());
+    assert!(l.is_ok(), "{}", l.diagnostics);
+    let i = &l.config.vrrp_instances[0];
+    assert_eq!(i.vrf.as_deref(), Some("blue"));
+    let ip = i.use_ipvlan.as_ref().unwrap();
+    assert_eq!(ip.interface.as_deref(), Some("ipv0"));
+    assert_eq!(ip.address.unwrap().to_string(), "192.0.2.50/24");
+    assert_eq!(ip.mode.as_deref(), Some("private"));
+    assert_eq!(
+        i.garp_extra_if,
+        Some(GarpExtraIf {
+            all: true,
+            interval: secs(30)
+        })
+    );
+    assert_eq!(i.old_unicast_checksum, Some(true));
+    let vm = i.use_vmac.as_ref().unwrap();
+    assert_eq!(
+        (vm.interface.as_deref(), vm.mac.as_deref()),
+        (Some("vrrp1"), Some("00:00:5e:00:01"))
+    );
+    assert!(i.vmac_xmit_base);
+    assert_eq!(i.unicast_ttl, Some(5));
+    assert_eq!(i.down_timer_adverts, 5);
+    assert_eq!(i.debug, 2);
+    let a = &i.virtual_ipaddress[0];
+    assert_eq!(a.brd, Some(Broadcast::Set));
+    assert_eq!(a.scope, Some(Scope::Link));
+    assert_eq!(a.label.as_deref(), Some("eth0:v"));
+    assert_eq!(a.peer.unwrap().to_string(), "192.0.2.9/32");
+    assert!(a.home && a.nodad && a.no_track);
+    assert_eq!(a.preferred_lft, Some(PreferredLft::Forever));
+    let r = &i.virtual_rules[0];
+    assert_eq!(r.table, Some(Table::Id(10)));
+    assert_eq!(r.preference, Some(100));
+    assert_eq!((r.fwmark, r.fwmask), (Some(16), Some(255)));
+    assert_eq!(r.sport, Some(PortRange { start: 10, end: 20 }));
+    assert!(r.no_track);
+    let back = conf::from_toml_str("i.toml", &conf::to_toml_string(&l.config))
+        .0
+        .unwrap();
+    assert_eq!(back, l.config);
+}

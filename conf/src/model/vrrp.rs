@@ -411,6 +411,30 @@ pub struct Vmac {
     pub mac: Option<String>,
 }
 
+/// `use_ipvlan [IFNAME] [ADDRESS] [bridge|private|vepa]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ipvlan {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<ipnetwork::IpNetwork>,
+    /// bridge (default), private or vepa.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+/// `garp_extra_if [all] SECS`: periodic GARP/NA on the other interfaces of
+/// the VIPs (0 disables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GarpExtraIf {
+    #[serde(skip_serializing_if = "is_false")]
+    pub all: bool,
+    #[serde(with = "duration")]
+    pub interval: Duration,
+}
+
 /// `vrrp_instance NAME { ... }`. Inheritable values hold the effective
 /// value: the instance's own if written, else the `global_defs` one, else
 /// keepalived's default.
@@ -511,6 +535,20 @@ pub struct VrrpInstance {
     pub debug: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_rx_buf_size: Option<u32>,
+    /// VRF to operate in when unicasting without an interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_ipvlan: Option<Ipvlan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub garp_extra_if: Option<GarpExtraIf>,
+    /// `old_unicast_checksum [never]`: `Some(false)` = use the pre-1.3.6
+    /// VRRPv3 checksum, `Some(true)` = `never` (no auto-detection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_unicast_checksum: Option<bool>,
+    /// Deprecated (use linkbeat_interfaces).
+    #[serde(skip_serializing_if = "is_false")]
+    pub linkbeat_use_polling: bool,
     #[serde(skip)]
     pub origin: Origin,
 }
@@ -573,6 +611,11 @@ impl Default for VrrpInstance {
             skip_check_adv_addr: g.vrrp_skip_check_adv_addr,
             debug: 0,
             kernel_rx_buf_size: None,
+            vrf: None,
+            use_ipvlan: None,
+            garp_extra_if: None,
+            old_unicast_checksum: None,
+            linkbeat_use_polling: false,
             origin: Origin::default(),
         }
     }

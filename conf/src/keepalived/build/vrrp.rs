@@ -13,13 +13,8 @@ use crate::model::{
 
 /// Keywords keepalived has in a vrrp_instance that vrrpd does not act on.
 const INSTANCE_UNSUPPORTED: &[&str] = &[
-    "use_ipvlan",
-    "vrf",
     "track_bfd_legacy",
-    "old_unicast_checksum",
-    "garp_extra_if",
     "garp_extra_if_vmac",
-    "linkbeat_use_polling",
     "lvs_sync_daemon_interface",
     "notify_fifo",
 ];
@@ -763,6 +758,86 @@ impl Builder<'_> {
                 .int(c, 0u32, u32::MAX)
                 .map(|x| v.kernel_rx_buf_size = Some(x))
                 .is_some(),
+            "vrf" => self.string(c).map(|x| v.vrf = Some(x)).is_some(),
+            "use_ipvlan" => {
+                if !self.nargs(c, 0, 3) {
+                    return false;
+                }
+                let mut ip = crate::model::Ipvlan::default();
+                for a in &c.args {
+                    match a.text.as_str() {
+                        m @ ("bridge" | "private" | "vepa") => ip.mode = Some(m.to_owned()),
+                        t => {
+                            match super::parse_net(t) {
+                                Some(n) => ip.address = Some(n),
+                                None if ip.interface.is_none() => ip.interface = Some(t.to_owned()),
+                                None => {
+                                    self.err(&a.loc, kw, format!("expected an address or bridge|private|vepa, found `{t}`"));
+                                    return false;
+                                }
+                            }
+                        }
+                    }
+                }
+                v.use_ipvlan = Some(ip);
+                true
+            }
+            "garp_extra_if" => {
+                if !self.nargs(c, 1, 2) {
+                    return false;
+                }
+                let all = c.args.len() == 2;
+                if all && c.args[0].text != "all" {
+                    self.err(
+                        &c.args[0].loc,
+                        kw,
+                        format!(
+                            "expected `all` or a number of seconds, found `{}`",
+                            c.args[0].text
+                        ),
+                    );
+                    return false;
+                }
+                let secs = self.secs_text(
+                    kw,
+                    &c.args[c.args.len() - 1],
+                    Duration::ZERO,
+                    Duration::from_secs(86_400),
+                );
+                secs.map(|interval| {
+                    v.garp_extra_if = Some(crate::model::GarpExtraIf { all, interval })
+                })
+                .is_some()
+            }
+            "old_unicast_checksum" => {
+                if !self.nargs(c, 0, 1) {
+                    return false;
+                }
+                match c.args.first().map(|a| a.text.as_str()) {
+                    None => {
+                        v.old_unicast_checksum = Some(false);
+                        true
+                    }
+                    Some("never") => {
+                        v.old_unicast_checksum = Some(true);
+                        true
+                    }
+                    Some(o) => {
+                        self.err(&c.args[0].loc, kw, format!("expected `never`, found `{o}`"));
+                        false
+                    }
+                }
+            }
+            "linkbeat_use_polling" => {
+                self.warn(
+                    &c.loc,
+                    kw,
+                    "`linkbeat_use_polling` is deprecated (use linkbeat_interfaces)",
+                );
+                self.flag(c)
+                    .then(|| v.linkbeat_use_polling = true)
+                    .is_some()
+            }
             _ if INSTANCE_UNSUPPORTED.contains(&kw) => {
                 self.unsupported(c, ctx);
                 false
