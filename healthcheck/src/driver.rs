@@ -107,7 +107,10 @@ where
     F: Future<Output = ()>,
 {
     let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
+    let ctx = Arc::new(check::Context::new());
     let mut running: JoinSet<(CheckId, CheckOutcome)> = JoinSet::new();
+    // Which check a task runs, to reschedule it even if the task panics.
+    let mut tasks: HashMap<tokio::task::Id, CheckId> = HashMap::new();
     tokio::pin!(shutdown);
     loop {
         let now = tokio::time::Instant::now();
@@ -116,12 +119,15 @@ where
                 continue;
             };
             let permits = permits.clone();
-            running.spawn(async move {
+            let ctx = ctx.clone();
+            let handle = running.spawn(async move {
                 // The permit is taken inside the task so the loop never
                 // waits; the attempt's deadline starts once it holds one.
                 let _permit = permits.acquire_owned().await;
-                (id, check::run(&spec).await)
+                let outcome = ctx.run(&spec).await;
+                (id, outcome)
             });
+            tasks.insert(handle.id(), id);
         }
         let sleep = async {
             match checks.schedule.next_deadline() {
@@ -132,8 +138,23 @@ where
         tokio::select! {
             _ = &mut shutdown => break,
             _ = sleep => {}
-            Some(done) = running.join_next(), if !running.is_empty() => {
-                let Ok((id, outcome)) = done else { continue };
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                let (id, outcome) = match done {
+                    Ok((task, result)) => {
+                        tasks.remove(&task);
+                        result
+                    }
+                    Err(e) => {
+                        // A checker bug must not silently stop its check:
+                        // count the attempt as failed and go on.
+                        let Some(id) = tasks.remove(&e.id()) else { continue };
+                        tracing::error!(check = id.0, error = %e, "check attempt panicked");
+                        (id, CheckOutcome::down(
+                            crate::outcome::Reason::Io(format!("check panicked: {e}")),
+                            std::time::Duration::ZERO,
+                        ))
+                    }
+                };
                 tracing::debug!(check = id.0, up = outcome.up, reason = %outcome.reason,
                     latency_ms = outcome.latency.as_millis() as u64, "check attempt");
                 let now = tokio::time::Instant::now().into_std();

@@ -92,3 +92,55 @@ async fn concurrent_attempts_are_bounded_by_the_semaphore() {
         "the bound should still allow parallelism:\n{text}"
     );
 }
+
+#[tokio::test]
+async fn pings_through_the_driver_share_sockets() {
+    if !nix::unistd::geteuid().is_root() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but not root: PING_CHECK needs a raw ICMP socket");
+        }
+        eprintln!("SKIPPED pings_through_the_driver_share_sockets: not root");
+        return;
+    }
+    let policy = Policy {
+        delay_loop: Duration::from_secs(3600),
+        retry: 0,
+        delay_before_retry: Duration::from_secs(1),
+        warmup: Duration::ZERO,
+        // Start down so the first success is reported.
+        alpha: true,
+        rise: 1,
+        fall: 1,
+    };
+    let mut checks = Checks::new(2);
+    let now = Instant::now();
+    for i in 0..8u64 {
+        let target = if i % 2 == 0 { "127.0.0.1:0" } else { "[::1]:0" };
+        let spec = CheckSpec {
+            target: target.parse().unwrap(),
+            local: Default::default(),
+            // Distinct timeouts: eight distinct checks, all at once.
+            connect_timeout: Duration::from_millis(2000 + i),
+            kind: Kind::Ping,
+        };
+        checks.add(CheckKey { spec, policy }, i, now);
+    }
+    let (tx, mut rx) = mpsc::channel(64);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let run = tokio::spawn(driver::run(checks, 100, tx, async {
+        let _ = stopped.await;
+    }));
+    let mut ups = Vec::new();
+    for _ in 0..8 {
+        let u = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(u.change.up, "{:?}", u.outcome);
+        ups.extend(u.subscribers);
+    }
+    ups.sort();
+    assert_eq!(ups, (0..8).collect::<Vec<_>>());
+    stop.send(()).unwrap();
+    run.await.unwrap();
+}

@@ -3,8 +3,15 @@
 //!
 //! surge-ping opens an unprivileged ICMP datagram socket when the kernel
 //! allows it (`net.ipv4.ping_group_range`) and falls back to a raw socket,
-//! which needs root or CAP_NET_RAW. Each attempt opens its own socket.
+//! which needs root or CAP_NET_RAW. A raw ICMP socket receives a copy of
+//! every ICMP packet of the host, so the driver shares one socket per
+//! family between all its pings ([`Shared`]); a check with its own
+//! `bindto`/`bind_if` gets a socket of its own. Replies are matched by
+//! (address, identifier, sequence), so every echo gets a fresh sequence.
 
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use surge_ping::{Client, Config, PingIdentifier, PingSequence, SurgeError, ICMP};
@@ -12,26 +19,70 @@ use surge_ping::{Client, Config, PingIdentifier, PingSequence, SurgeError, ICMP}
 use crate::outcome::{CheckOutcome, Reason};
 use crate::spec::CheckSpec;
 
-/// Payload of the echo request (keepalived sends a few bytes too).
+/// Payload of the echo request.
 const PAYLOAD: &[u8] = b"healthcheck-ping";
 
-pub async fn check(spec: &CheckSpec) -> CheckOutcome {
+/// One ICMP socket per family, created on first use.
+#[derive(Default)]
+pub struct Shared {
+    v4: Mutex<Option<Client>>,
+    v6: Mutex<Option<Client>>,
+    counter: AtomicU32,
+}
+
+impl Shared {
+    fn client(&self, ip: IpAddr) -> std::io::Result<Client> {
+        let (slot, kind) = if ip.is_ipv4() {
+            (&self.v4, ICMP::V4)
+        } else {
+            (&self.v6, ICMP::V6)
+        };
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = Client::new(&Config::builder().kind(kind).build())?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    fn next(&self) -> u32 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+pub async fn check(spec: &CheckSpec, shared: Option<&Shared>) -> CheckOutcome {
     let start = Instant::now();
     let ip = spec.target.ip();
-    let mut builder = Config::builder().kind(if ip.is_ipv4() { ICMP::V4 } else { ICMP::V6 });
-    if let Some(b) = spec.local.addr {
-        builder = builder.bind(std::net::SocketAddr::new(b.ip(), 0));
-    }
-    if let Some(ifname) = &spec.local.interface {
-        builder = builder.interface(ifname);
-    }
-    let client = match Client::new(&builder.build()) {
+    let own_socket = spec.local.addr.is_some() || spec.local.interface.is_some();
+    let (client, n) = match shared {
+        Some(s) if !own_socket => (s.client(ip), s.next()),
+        _ => {
+            let mut builder =
+                Config::builder().kind(if ip.is_ipv4() { ICMP::V4 } else { ICMP::V6 });
+            if let Some(b) = spec.local.addr {
+                builder = builder.bind(std::net::SocketAddr::new(b.ip(), 0));
+            }
+            if let Some(ifname) = &spec.local.interface {
+                builder = builder.interface(ifname);
+            }
+            (Client::new(&builder.build()), rand::random())
+        }
+    };
+    let client = match client {
         Ok(c) => c,
         Err(e) => return CheckOutcome::down(Reason::Io(e.to_string()), start.elapsed()),
     };
-    let mut pinger = client.pinger(ip, PingIdentifier(rand::random())).await;
+    // The low 16 bits make the sequence, the next 16 the identifier: a
+    // shared socket never has two echoes in flight with the same pair.
+    let mut pinger = client
+        .pinger(
+            ip,
+            PingIdentifier((n >> 16) as u16 ^ std::process::id() as u16),
+        )
+        .await;
     pinger.timeout(spec.connect_timeout);
-    match pinger.ping(PingSequence(0), PAYLOAD).await {
+    match pinger.ping(PingSequence(n as u16), PAYLOAD).await {
         Ok(_) => CheckOutcome::up(Reason::Ok, start.elapsed()),
         Err(SurgeError::Timeout { .. }) => CheckOutcome::down(Reason::Timeout, start.elapsed()),
         Err(SurgeError::IOError(e)) => CheckOutcome::down(Reason::from_io(&e), start.elapsed()),
