@@ -223,3 +223,59 @@ fn less_common_instance_keywords() {
         .unwrap();
     assert_eq!(back, l.config);
 }
+
+/// The static_routes / static_rules examples of keepalived.conf(5) load
+/// without errors (route metrics we do not model are warnings).
+#[test]
+fn man_page_route_and_rule_examples() {
+    let text = r"static_routes {
+    192.168.2.0/24 via 192.168.1.100 dev eth0 track_group GROUP1
+    192.168.100.0/24 table 6909 nexthop via 192.168.101.1 dev wlan0 onlink weight 1 nexthop via 192.168.101.2 dev wlan0 onlink weight 2
+    192.168.200.0/24 dev p33p1.2 table 6909 tos 0x04 protocol bird scope link priority 12 mtu 1000 hoplimit 100 advmss 101 rtt 102 rttvar 103 reordering 104 window 105 cwnd 106 ssthresh lock 107 realms PQA/0x14 rto_min 108 initcwnd 109 initrwnd 110 vrf blue features ecn add
+    2001:470:69e9:1:2::4 dev p33p1.2 table 6909 tos 0x04 protocol bird scope link priority 12 mtu 1000 hoplimit 100 advmss 101 rtt 102 rttvar 103 reordering 104 window 105 cwnd 106 ssthresh lock 107 rto_min 108 initcwnd 109 append initrwnd 110 features ecn fastopen_no_cookie 1
+}
+static_rules {
+    from 192.168.2.0/24 table 1 track_group GROUP1
+    to 192.168.2.0/24 table 1
+    from 192.168.28.0/24 to 192.168.29.0/26 table small iif p33p1 oif wlan0 tos 22 fwmark 24/12 preference 39 realms 30/20 goto 40
+    to 1:2:3:4:5:6:7:0/112 from 7:6:5:4:3:2::/96 table 6908 uidrange 10000-19999
+    to 1:2:3:4:6:6:7:0/112 from 8:6:5:4:3:2::/96 l3mdev protocol 12 ip_proto UDP sport 10-20 dport 20-30
+}
+static_ipaddress {
+    192.168.1.1/24 dev eth0 scope global
+}
+";
+    let l = load_keepalived_str("r.conf", text, &ParseOptions::default());
+    assert!(l.is_ok(), "{}", l.diagnostics);
+    assert!(l
+        .diagnostics
+        .warnings()
+        .all(|w| w.message.contains("is not supported yet")));
+    let r = &l.config.static_routes;
+    assert_eq!(r.len(), 4);
+    assert_eq!(r[0].track_group.as_deref(), Some("GROUP1"));
+    assert_eq!(r[1].nexthops.len(), 2);
+    assert_eq!(r[1].nexthops[1].weight, Some(2));
+    assert!(r[1].nexthops[0].onlink);
+    assert_eq!(r[2].tos, Some(4));
+    assert_eq!(r[2].metric, Some(12));
+    assert_eq!(r[2].mtu, Some(1000));
+    assert_eq!(r[2].initrwnd, Some(110));
+    assert_eq!(r[2].vrf.as_deref(), Some("blue"));
+    assert!(r[3].append);
+    assert_eq!(r[3].to.to_string(), "2001:470:69e9:1:2::4/128");
+    let q = &l.config.static_rules;
+    assert_eq!(q.len(), 5);
+    assert_eq!(q[2].table, Some(Table::Name("small".into())));
+    assert_eq!(
+        (q[2].fwmark, q[2].fwmask, q[2].goto),
+        (Some(24), Some(12), Some(40))
+    );
+    assert_eq!(q[3].uidrange, Some((10000, 19999)));
+    assert!(q[4].l3mdev);
+    assert_eq!(q[4].dport, Some(PortRange { start: 20, end: 30 }));
+    let back = conf::from_toml_str("r.toml", &conf::to_toml_string(&l.config))
+        .0
+        .unwrap();
+    assert_eq!(back, l.config);
+}
