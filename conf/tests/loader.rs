@@ -279,3 +279,145 @@ static_ipaddress {
         .unwrap();
     assert_eq!(back, l.config);
 }
+
+#[test]
+fn tracking_blocks_and_rarer_checkers() {
+    let text = r#"
+track_file tf1 {
+    file /run/tf1
+    weight -5 reverse
+    init_file 3 overwrite
+}
+vrrp_track_process haproxy {
+    process haproxy -f "/etc/haproxy/haproxy.cfg"
+    param_match partial
+    weight 10
+    quorum 2
+    quorum_max 4
+    delay 0.5
+    full_command
+}
+vrrp_instance V1 {
+    interface eth0
+    virtual_router_id 10
+    virtual_ipaddress {
+        192.0.2.1
+    }
+    track_file {
+        tf1 weight 3
+    }
+    track_process {
+        haproxy
+    }
+}
+vrrp_instance V2 {
+    interface eth0
+    virtual_router_id 11
+    virtual_ipaddress {
+        192.0.2.2
+    }
+}
+vrrp_sync_group G {
+    group {
+        V1 V2
+    }
+    track_interface {
+        eth1 weight -10 reverse
+    }
+    notify "/bin/notify x" nobody nogroup
+    notify_deleted
+    smtp_alert off
+    sync_group_tracking_weight
+}
+virtual_server fwmark 7 {
+    lvs_sched sh
+    lvs_method TUN type gue port 6080 csum
+    sh-port
+    persistence_timeout
+    ip_family inet
+    real_server 198.51.100.7 {
+        UDP_CHECK {
+            payload Ab12f 3 456 546443123
+            require_reply
+            max_reply_length 100
+        }
+        DNS_CHECK {
+            type AAAA
+            name example.org
+        }
+        FILE_CHECK {
+            track_file tf1
+            dynamic
+            weight 2
+        }
+        MISC_CHECK {
+            misc_path "/bin/check arg"
+            misc_timeout 4
+            misc_dynamic
+            user nobody
+        }
+    }
+}
+"#;
+    let l = load_keepalived_str("t.conf", text, &ParseOptions::default());
+    assert!(l.is_ok(), "{}", l.diagnostics);
+    let c = &l.config;
+    let tf = &c.track_files[0];
+    assert_eq!((tf.weight, tf.weight_reverse), (-5, true));
+    assert_eq!(
+        tf.init_file,
+        Some(InitFile {
+            value: 3,
+            overwrite: true
+        })
+    );
+    let tp = &c.track_processes[0];
+    assert_eq!(tp.process, "haproxy");
+    assert_eq!(tp.params, vec!["-f", "/etc/haproxy/haproxy.cfg"]);
+    assert_eq!(tp.param_match, Some(ParamMatch::Partial));
+    assert_eq!((tp.weight, tp.quorum, tp.quorum_max), (10, 2, Some(4)));
+    assert_eq!(
+        (tp.fork_delay, tp.terminate_delay),
+        (Duration::from_millis(500), Duration::from_millis(500))
+    );
+    assert_eq!(c.vrrp_instances[0].track_file[0].weight, Some(3));
+    let g = &c.sync_groups[0];
+    assert_eq!(g.group, vec!["V1", "V2"]);
+    assert_eq!(g.track_interface[0].weight, -10);
+    assert!(g.track_interface[0].reverse);
+    let n = g.notify.any.as_ref().unwrap();
+    assert_eq!(
+        (n.user.as_deref(), n.group.as_deref()),
+        (Some("nobody"), Some("nogroup"))
+    );
+    assert!(g.notify.deleted);
+    assert_eq!(g.smtp_alert, Some(false));
+    let vs = &c.virtual_servers[0];
+    assert_eq!(vs.fwmark, Some(7));
+    assert_eq!(vs.lb_algo, Scheduler::Sh);
+    assert_eq!(vs.lb_kind, LvsMethod::Tun);
+    assert_eq!(
+        vs.tunnel,
+        Some(Tunnel {
+            tunnel_type: TunnelType::Gue,
+            port: Some(6080),
+            checksum: Some(TunnelChecksum::Csum)
+        })
+    );
+    assert_eq!(vs.sched_flags, vec!["sh-port"]);
+    assert_eq!(vs.persistence_timeout, Some(secs(360)));
+    let ck = &vs.real_servers[0].checkers;
+    assert_eq!(ck[0].payload.as_deref(), Some("AB120F0345065464431203"));
+    assert_eq!(ck[0].require_reply.as_deref(), Some(""));
+    assert_eq!(ck[1].dns_type, Some(DnsType::Aaaa));
+    assert_eq!(ck[1].retry, 3);
+    assert_eq!(ck[1].delay_before_retry, secs(60));
+    assert_eq!(ck[2].track_file.as_deref(), Some("tf1"));
+    assert_eq!(ck[3].misc_path.as_deref(), Some("/bin/check arg"));
+    assert_eq!(ck[3].misc_timeout, Some(secs(4)));
+    assert_eq!(ck[3].retry, 0);
+    let back = conf::from_toml_str("t.toml", &conf::to_toml_string(c))
+        .0
+        .unwrap();
+    assert_eq!(&back, c);
+}

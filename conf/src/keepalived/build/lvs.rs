@@ -877,11 +877,15 @@ impl Builder<'_> {
                 );
                 return None;
             }
-            // keepalived pads an odd-length group with a leading 0.
-            if a.text.len() % 2 == 1 {
+            // keepalived.conf(5): digits pair up from the left and a last
+            // single digit is a byte of its own ("Ab12f 3" = AB 12 0F 03).
+            let up = a.text.to_ascii_uppercase();
+            let (pairs, last) = up.split_at(up.len() - up.len() % 2);
+            out.push_str(pairs);
+            if !last.is_empty() {
                 out.push('0');
+                out.push_str(last);
             }
-            out.push_str(&a.text.to_ascii_uppercase());
         }
         Some(out)
     }
