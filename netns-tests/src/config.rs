@@ -92,6 +92,8 @@ pub struct Instance {
     pub preempt: bool,
     pub peers: Peers,
     pub state: InitialState,
+    /// Lines written inside the `vrrp_instance` block (trackers, notify).
+    pub extra: String,
 }
 
 impl Instance {
@@ -110,6 +112,7 @@ impl Instance {
             preempt: true,
             peers: Peers::Multicast,
             state: InitialState::Backup,
+            extra: String::new(),
         }
     }
 
@@ -130,6 +133,12 @@ impl Instance {
 
     pub fn with_peers(mut self, peers: Peers) -> Self {
         self.peers = peers;
+        self
+    }
+
+    /// Extra lines for the instance block, as written in keepalived.conf.
+    pub fn with_extra(mut self, text: impl Into<String>) -> Self {
+        self.extra = text.into();
         self
     }
 }
@@ -163,6 +172,9 @@ pub fn vip(family: Family, n: usize) -> (IpAddr, u8) {
 pub struct KeepalivedConf {
     pub router_id: String,
     pub instances: Vec<Instance>,
+    /// Top-level blocks written before the instances (`vrrp_script`,
+    /// `vrrp_sync_group`, `global_defs` additions are not merged).
+    pub extra: String,
 }
 
 impl KeepalivedConf {
@@ -170,6 +182,7 @@ impl KeepalivedConf {
         KeepalivedConf {
             router_id: router_id.into(),
             instances,
+            extra: String::new(),
         }
     }
 
@@ -180,6 +193,13 @@ impl KeepalivedConf {
         let _ = writeln!(s, "global_defs {{");
         let _ = writeln!(s, "    router_id {}", self.router_id);
         let _ = writeln!(s, "}}");
+        if !self.extra.is_empty() {
+            let _ = writeln!(s);
+            s.push_str(&self.extra);
+            if !self.extra.ends_with('\n') {
+                s.push('\n');
+            }
+        }
         for i in &self.instances {
             let _ = writeln!(s);
             let _ = writeln!(s, "vrrp_instance {} {{", i.name);
@@ -209,9 +229,18 @@ impl KeepalivedConf {
                 let _ = writeln!(s, "        {addr}/{len} dev {}", i.interface);
             }
             let _ = writeln!(s, "    }}");
+            for line in i.extra.lines() {
+                let _ = writeln!(s, "    {line}");
+            }
             let _ = writeln!(s, "}}");
         }
         s
+    }
+
+    /// Top-level blocks to write before the instances.
+    pub fn with_extra(mut self, text: impl Into<String>) -> Self {
+        self.extra = text.into();
+        self
     }
 }
 

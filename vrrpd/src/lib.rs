@@ -21,3 +21,4 @@ pub mod packet;
 pub mod runtime;
 pub mod setup;
 pub mod track;
+pub mod watch;

@@ -66,7 +66,7 @@ fn config_test_exit(loaded: &conf::Loaded) -> u8 {
 }
 
 fn run(cli: Cli, config: conf::model::Config) -> anyhow::Result<()> {
-    let specs = vrrpd::setup::instances(&config).context("configuration")?;
+    let plan = vrrpd::setup::plan(&config).context("configuration")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -75,7 +75,7 @@ fn run(cli: Cli, config: conf::model::Config) -> anyhow::Result<()> {
         let signals = daemon::signals::Signals::new().context("installing signal handlers")?;
         let _pid = daemon::pidfile::PidFile::create(&cli.pidfile)
             .with_context(|| format!("writing pid file {}", cli.pidfile.display()))?;
-        let runtime = vrrpd::runtime::Runtime::new(specs, cli.dont_release).await?;
+        let runtime = vrrpd::runtime::Runtime::new(plan, cli.dont_release).await?;
         let reloader = reloader(cli.config.clone(), cli.config_id.clone());
         let (ctl_tx, ctl_rx) = tokio::sync::mpsc::channel(16);
         let ctl_tx_metrics = ctl_tx.clone();
@@ -115,8 +115,8 @@ fn reloader(path: std::path::PathBuf, config_id: Option<String>) -> vrrpd::runti
         if loaded.diagnostics.has_errors() {
             return None;
         }
-        match vrrpd::setup::instances(&loaded.config) {
-            Ok(specs) => Some(specs),
+        match vrrpd::setup::plan(&loaded.config) {
+            Ok(plan) => Some(plan),
             Err(e) => {
                 tracing::error!("reload: {e}");
                 None

@@ -22,8 +22,11 @@ use crate::fsm::{Action, Instance, ReceivedAdvert, State};
 use crate::net::addr::Netlink;
 use crate::net::announce::Announcer;
 use crate::net::socket::VrrpSocket;
+use crate::notify::{Notifier, NotifyEvent, NotifyState};
 use crate::packet::{self, Family, Packet, RxMeta};
-use crate::setup::{InstanceSpec, Vip};
+use crate::setup::{InstanceSpec, Plan, Vip};
+use crate::track::{ScriptResult, SyncAction, SyncGroup, TrackState, Trackers};
+use crate::watch::{TrackInput, WatchSpec, Watchers};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -73,6 +76,10 @@ struct Slot {
     /// When we last announced (GARP/NA), for logs and tests.
     vips_installed: bool,
     stopped: bool,
+    trackers: Trackers,
+    /// FAULT imposed by a sync group partner (keepalived: one member's
+    /// fault puts the whole group in FAULT).
+    group_fault: bool,
     /// The last state changes, newest last, for the status command.
     history: std::collections::VecDeque<Transition>,
 }
@@ -139,7 +146,7 @@ pub enum RuntimeError {
 
 /// Reads the configuration again on SIGHUP. `None`: the new file is bad (the
 /// loader has logged why) and the running configuration stays.
-pub type Reloader = Box<dyn FnMut() -> Option<Vec<InstanceSpec>> + Send>;
+pub type Reloader = Box<dyn FnMut() -> Option<Plan> + Send>;
 
 pub struct Runtime {
     netlink: Netlink,
@@ -151,12 +158,23 @@ pub struct Runtime {
     recv_tasks: Vec<tokio::task::JoinHandle<()>>,
     /// keepalived's `--dont-release-vrrp`: leave VIPs alone at start and stop.
     dont_release: bool,
+    notifier: Notifier,
+    sync_groups: Vec<SyncGroup>,
+    /// What the watcher tasks must observe; taken when they start.
+    watch: Option<WatchSpec>,
+    watchers: Watchers,
+    track_tx: mpsc::Sender<TrackInput>,
+    track_rx: mpsc::Receiver<TrackInput>,
+    /// `vrrp_script`s refused by script security: they count as failing.
+    refused_scripts: Vec<String>,
 }
 
 impl Runtime {
-    pub async fn new(specs: Vec<InstanceSpec>, dont_release: bool) -> Result<Self, RuntimeError> {
+    pub async fn new(plan: Plan, dont_release: bool) -> Result<Self, RuntimeError> {
         let netlink = Netlink::new().map_err(RuntimeError::Netlink)?;
         let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+        let (track_tx, track_rx) = mpsc::channel(256);
+        let refused_scripts = log_refused(&plan.refused);
         let mut rt = Runtime {
             netlink,
             links: Vec::new(),
@@ -166,11 +184,124 @@ impl Runtime {
             inbound_rx,
             recv_tasks: Vec::new(),
             dont_release,
+            notifier: Notifier::spawn(plan.notifier),
+            sync_groups: plan.sync_groups,
+            watch: Some(plan.watch),
+            watchers: Watchers::default(),
+            track_tx,
+            track_rx,
+            refused_scripts,
         };
-        for spec in specs {
-            rt.add_instance(spec).await?;
+        for (spec, trackers) in plan.specs.into_iter().zip(plan.trackers) {
+            rt.add_instance(spec, trackers).await?;
         }
         Ok(rt)
+    }
+
+    /// Read the current state of everything tracked, give it to the
+    /// trackers (before the instances start, so none starts on a guess),
+    /// then start the watcher tasks.
+    async fn start_watching(&mut self) {
+        let Some(watch) = self.watch.take() else {
+            return;
+        };
+        let now = Instant::now();
+        for input in watch.initial(&self.netlink).await {
+            self.on_track_input(now, input).await;
+        }
+        for name in self.refused_scripts.clone() {
+            let input = TrackInput::Script {
+                name,
+                result: ScriptResult::Failure,
+            };
+            self.on_track_input(now, input).await;
+        }
+        self.watchers = watch.spawn(&self.netlink, self.track_tx.clone()).await;
+    }
+
+    /// One observation: every instance tracking it re-evaluates, and any
+    /// change of effective priority or FAULT goes to its state machine.
+    async fn on_track_input(&mut self, now: Instant, input: TrackInput) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].stopped {
+                continue;
+            }
+            let t = &mut self.slots[i].trackers;
+            let changed = match &input {
+                TrackInput::Script { name, result } => t.script_result(name, *result),
+                TrackInput::Link { ifname, up } => t.interface_changed(ifname, *up),
+                TrackInput::File { name, value } => t.file_value(name, *value),
+                TrackInput::Process { name, count } => t.process_count(name, *count),
+            };
+            if let Some(state) = changed {
+                self.apply_track_state(i, now, state).await;
+            }
+        }
+    }
+
+    async fn apply_track_state(&mut self, i: usize, now: Instant, state: TrackState) {
+        info!(
+            instance = %self.slots[i].spec.name,
+            effective_priority = state.effective_priority,
+            fault = state.fault,
+            "trackers: {}",
+            state.reason
+        );
+        let fault = state.fault || self.slots[i].group_fault;
+        self.slots[i]
+            .fsm
+            .set_effective_priority(now, state.effective_priority);
+        self.slots[i].fsm.set_fault(now, fault);
+        self.drain(i).await;
+        // keepalived: a member's own fault puts the whole sync group in
+        // FAULT, and the group leaves FAULT when the last member recovers.
+        let name = self.slots[i].spec.name.clone();
+        let mut actions = Vec::new();
+        for g in &mut self.sync_groups {
+            if g.contains(&name) {
+                actions.extend(g.member_fault(&name, state.fault));
+            }
+        }
+        self.apply_sync_actions(now, actions).await;
+    }
+
+    async fn apply_sync_actions(&mut self, now: Instant, actions: Vec<(String, SyncAction)>) {
+        for (member, action) in actions {
+            let Some(j) = self
+                .slots
+                .iter()
+                .position(|s| s.spec.name == member && !s.stopped)
+            else {
+                continue;
+            };
+            match action {
+                SyncAction::Fault | SyncAction::LeaveFault => {
+                    let group_fault = action == SyncAction::Fault;
+                    self.slots[j].group_fault = group_fault;
+                    let fault = group_fault || self.slots[j].trackers.fault();
+                    self.slots[j].fsm.set_fault(now, fault);
+                    self.drain(j).await;
+                }
+                // Moving a member to MASTER or BACKUP with its partners
+                // needs an fsm input that does not exist yet; members still
+                // follow the protocol on their own.
+                SyncAction::Master | SyncAction::Backup => {
+                    debug!(member = %member, ?action, "sync group action not applied");
+                }
+            }
+        }
+        self.notify_group_changes();
+    }
+
+    fn notify_group_changes(&mut self) {
+        for g in &mut self.sync_groups {
+            if let Some(state) = g.take_group_change() {
+                if let Some(ns) = NotifyState::from_fsm(state) {
+                    info!(group = %g.name(), state = %state, "sync group state");
+                    self.notifier.notify(NotifyEvent::group(g.name(), ns));
+                }
+            }
+        }
     }
 
     async fn link_for(&mut self, ifname: &str, family: Family) -> Result<usize, RuntimeError> {
@@ -248,7 +379,11 @@ impl Runtime {
         Ok(index)
     }
 
-    async fn add_instance(&mut self, spec: InstanceSpec) -> Result<(), RuntimeError> {
+    async fn add_instance(
+        &mut self,
+        spec: InstanceSpec,
+        trackers: Trackers,
+    ) -> Result<(), RuntimeError> {
         let link = self.link_for(&spec.interface, spec.family).await?;
         let src = match spec.source {
             Some(s) => s,
@@ -277,6 +412,8 @@ impl Runtime {
             src,
             vips_installed: false,
             stopped: false,
+            trackers,
+            group_fault: false,
             history: std::collections::VecDeque::new(),
         });
         Ok(())
@@ -289,6 +426,7 @@ impl Runtime {
         mut reloader: Reloader,
         mut control: mpsc::Receiver<daemon::control::Command>,
     ) -> anyhow::Result<()> {
+        self.start_watching().await;
         let now = Instant::now();
         for i in 0..self.slots.len() {
             self.slots[i].fsm.handle_startup(now);
@@ -333,7 +471,7 @@ impl Runtime {
                     daemon::signals::Request::Reload if !stopping => {
                         daemon::notify::reloading();
                         match reloader() {
-                            Some(specs) => self.reload(specs).await,
+                            Some(plan) => self.reload(plan).await,
                             None => warn!("reload: new configuration rejected; running configuration kept"),
                         }
                         daemon::notify::ready(&format!("{} VRRP instances", self.slots.len()));
@@ -345,6 +483,9 @@ impl Runtime {
                         self.log_status();
                     }
                 },
+                Some(input) = self.track_rx.recv() => {
+                    self.on_track_input(Instant::now(), input).await;
+                }
                 Some(cmd) = control.recv() => {
                     let answer = self.control(&cmd.line);
                     let _ = cmd.reply.send(answer);
@@ -368,6 +509,10 @@ impl Runtime {
         for t in &self.recv_tasks {
             t.abort();
         }
+        self.watchers = Watchers::default();
+        // Let the last notifications (STOP) run before the process exits.
+        let notifier = std::mem::replace(&mut self.notifier, Notifier::spawn(Default::default()));
+        notifier.shutdown().await;
         Ok(())
     }
 
@@ -378,8 +523,16 @@ impl Runtime {
     ///
     /// Replacing a changed master releases and re-acquires its VIPs; a
     /// hand-over without that flap is future work (issue 4).
-    async fn reload(&mut self, specs: Vec<InstanceSpec>) {
+    async fn reload(&mut self, plan: Plan) {
         let now = Instant::now();
+        let Plan {
+            specs,
+            trackers,
+            watch,
+            notifier,
+            sync_groups,
+            refused,
+        } = plan;
         let (mut kept, mut retired, mut added) = (0, 0, 0);
         for i in 0..self.slots.len() {
             if self.slots[i].stopped {
@@ -394,20 +547,32 @@ impl Runtime {
             }
         }
         self.slots.retain(|s| !s.stopped);
-        for spec in specs {
+        // New notify settings apply from now on; the old notifier finishes
+        // what it has queued on its own.
+        let old = std::mem::replace(&mut self.notifier, Notifier::spawn(notifier));
+        tokio::spawn(old.shutdown());
+        self.sync_groups = sync_groups;
+        self.refused_scripts = log_refused(&refused);
+        let mut fresh = Vec::new();
+        for (spec, t) in specs.into_iter().zip(trackers) {
             if self.slots.iter().any(|s| s.spec.name == spec.name) {
                 continue;
             }
             let name = spec.name.clone();
-            match self.add_instance(spec).await {
-                Ok(()) => {
-                    let i = self.slots.len() - 1;
-                    self.slots[i].fsm.handle_startup(Instant::now());
-                    self.drain(i).await;
-                    added += 1;
-                }
+            match self.add_instance(spec, t).await {
+                Ok(()) => fresh.push(self.slots.len() - 1),
                 Err(e) => error!(instance = %name, "reload: cannot start: {e}"),
             }
+        }
+        // Watchers restart with the new configuration; kept instances keep
+        // their tracker states, new ones get the current readings first.
+        self.watchers = Watchers::default();
+        self.watch = Some(watch);
+        self.start_watching().await;
+        for i in fresh {
+            self.slots[i].fsm.handle_startup(Instant::now());
+            self.drain(i).await;
+            added += 1;
         }
         info!(kept, retired, added, "configuration reloaded");
     }
@@ -719,12 +884,35 @@ impl Runtime {
                         to,
                         reason: reason.to_string(),
                     });
+                    if let Some(ns) = NotifyState::from_fsm(to) {
+                        let prio = self.slots[i].fsm.effective_priority();
+                        let ev = NotifyEvent::instance(self.slots[i].spec.name.clone(), ns, prio);
+                        if !self.notifier.notify(ev) {
+                            warn!(instance = %self.slots[i].spec.name, "notification queue full: {to} notification dropped");
+                        }
+                    }
+                    let name = self.slots[i].spec.name.clone();
+                    for g in &mut self.sync_groups {
+                        if g.contains(&name) {
+                            // Only fault spreading is applied (see
+                            // apply_sync_actions); the group state still
+                            // follows its members for notifications.
+                            let _ = g.on_member_state(&name, to);
+                        }
+                    }
+                    self.notify_group_changes();
                     if to == State::Master {
                         daemon::notify::status(&format!("{} is MASTER", self.slots[i].spec.name));
                     }
                 }
                 Action::Stopped => {
                     self.slots[i].stopped = true;
+                    let ev = NotifyEvent::instance(
+                        self.slots[i].spec.name.clone(),
+                        NotifyState::Stop,
+                        self.slots[i].fsm.effective_priority(),
+                    );
+                    self.notifier.notify(ev);
                 }
             }
         }
@@ -808,4 +996,17 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Log each script refused by script security; return the refused
+/// `vrrp_script` names (they count as failing).
+fn log_refused(refused: &[(String, String)]) -> Vec<String> {
+    for (name, why) in refused {
+        error!(script = %name, "{why}");
+    }
+    refused
+        .iter()
+        .filter(|(n, _)| n != "notify")
+        .map(|(n, _)| n.clone())
+        .collect()
 }

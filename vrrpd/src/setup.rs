@@ -6,7 +6,10 @@
 //! for IPv6, the advertised address list).
 
 use crate::fsm::InstanceConfig;
+use crate::notify::NotifierConfig;
 use crate::packet::{Advertisement, Auth, ChecksumMode, Expect, Family, Version};
+use crate::track::{track_scripts_from_config, Kind, TrackedProcess, Trackers};
+use crate::watch::WatchSpec;
 use conf::model::{Config, VrrpInstance};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -46,6 +49,9 @@ pub struct InstanceSpec {
     pub skip_check_adv_addr: bool,
     /// Gratuitous ARPs / NAs sent per announcement (`garp_master_repeat`).
     pub garp_repeat: u32,
+    /// The instance's tracking configuration as written, so a reload that
+    /// only changes trackers counts as a change of the instance.
+    pub track_fingerprint: String,
 }
 
 impl InstanceSpec {
@@ -111,10 +117,102 @@ pub fn interval_cs(d: Duration) -> u16 {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SetupError {
+    #[error("vrrp_instance {name}: tracking: {detail}")]
+    Track { name: String, detail: String },
+    #[error("notify: {0}")]
+    Notify(String),
     #[error("vrrp_instance {0}: no interface")]
     NoInterface(String),
     #[error("vrrp_instance {name}: version {version} is not 2 or 3")]
     BadVersion { name: String, version: u8 },
+}
+
+/// Everything the runtime runs for one configuration.
+pub struct Plan {
+    pub specs: Vec<InstanceSpec>,
+    /// One per spec, same order.
+    pub trackers: Vec<Trackers>,
+    pub watch: WatchSpec,
+    pub notifier: NotifierConfig,
+    pub sync_groups: Vec<crate::track::SyncGroup>,
+    /// Scripts refused by script security (`enable_script_security`), with
+    /// why: each is logged, and a refused `vrrp_script` counts as failing.
+    pub refused: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("specs", &self.specs)
+            .field("refused", &self.refused)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Instances, their trackers, what to watch and how to notify.
+pub fn plan(config: &Config) -> Result<Plan, SetupError> {
+    let specs = instances(config)?;
+    let mut trackers = Vec::with_capacity(specs.len());
+    for inst in &config.vrrp_instances {
+        trackers.push(
+            Trackers::from_config(config, inst).map_err(|e| SetupError::Track {
+                name: inst.name.clone(),
+                detail: e.to_string(),
+            })?,
+        );
+    }
+    let mut watch = WatchSpec::default();
+    let used = |kind: Kind| -> std::collections::BTreeSet<String> {
+        trackers
+            .iter()
+            .flat_map(|t| t.tracked(kind).map(str::to_owned).collect::<Vec<_>>())
+            .collect()
+    };
+    let scripts_used = used(Kind::Script);
+    let (scripts, refused) = track_scripts_from_config(config);
+    watch.scripts = scripts
+        .into_iter()
+        .filter(|s| scripts_used.contains(&s.name))
+        .collect();
+    let mut refused: Vec<(String, String)> = refused
+        .into_iter()
+        .map(|(n, e)| (n, e.to_string()))
+        .collect();
+    watch.interfaces = used(Kind::Interface).into_iter().collect();
+    let files_used = used(Kind::File);
+    watch.files = config
+        .track_files
+        .iter()
+        .filter(|f| files_used.contains(&f.name))
+        .map(|f| (f.name.clone(), std::path::PathBuf::from(&f.file)))
+        .collect();
+    let procs_used = used(Kind::Process);
+    watch.processes = config
+        .track_processes
+        .iter()
+        .filter(|p| procs_used.contains(&p.name))
+        .map(TrackedProcess::from_config)
+        .collect();
+    let (notifier, notify_refused) =
+        NotifierConfig::from_config(config).map_err(|e| SetupError::Notify(e.to_string()))?;
+    refused.extend(
+        notify_refused
+            .into_iter()
+            .map(|e| ("notify".to_owned(), e.to_string())),
+    );
+    let sync_groups = config
+        .sync_groups
+        .iter()
+        .map(|g| crate::track::SyncGroup::new(g.name.clone(), g.group.iter().cloned()))
+        .collect();
+    Ok(Plan {
+        specs,
+        trackers,
+        watch,
+        notifier,
+        sync_groups,
+        refused,
+    })
 }
 
 /// The instances to run, in config order.
@@ -217,6 +315,10 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
         checksum_mode: ChecksumMode::default(),
         skip_check_adv_addr: i.skip_check_adv_addr,
         garp_repeat: i.garp_master_repeat,
+        track_fingerprint: format!(
+            "{:?}{:?}{:?}{:?}{}",
+            i.track_interface, i.track_script, i.track_file, i.track_process, i.dont_track_primary
+        ),
     })
 }
 
