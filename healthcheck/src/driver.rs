@@ -42,6 +42,11 @@ pub struct Checks<T> {
     by_key: HashMap<CheckKey, CheckId>,
 }
 
+/// Health of every check by identity, to carry over a reload: a check
+/// that is in both the old and the new configuration keeps its state, so
+/// unchanged servers do not flap.
+pub type Snapshot = HashMap<CheckKey, (bool, Option<i64>)>;
+
 /// A check changed health; every subscriber of it is listed.
 #[derive(Debug, Clone)]
 pub struct Update<T> {
@@ -62,10 +67,21 @@ impl<T: Clone> Checks<T> {
 
     /// Add `subscriber` to the check `key`, creating the check if it is new.
     pub fn add(&mut self, key: CheckKey, subscriber: T, now: Instant) -> CheckId {
+        self.add_with(key, subscriber, now, None)
+    }
+
+    /// [`Checks::add`] with a known initial state (see [`Snapshot`]).
+    pub fn add_with(
+        &mut self,
+        key: CheckKey,
+        subscriber: T,
+        now: Instant,
+        known: Option<(bool, Option<i64>)>,
+    ) -> CheckId {
         let id = match self.by_key.get(&key) {
             Some(id) => *id,
             None => {
-                let id = self.schedule.add(key.policy, now);
+                let id = self.schedule.add_with(key.policy, now, known);
                 self.specs.insert(id, key.spec.clone());
                 self.by_key.insert(key, id);
                 id
@@ -90,6 +106,14 @@ impl<T: Clone> Checks<T> {
 
     pub fn is_up(&self, id: CheckId) -> Option<bool> {
         self.schedule.is_up(id)
+    }
+
+    /// The state of every check, by identity.
+    pub fn snapshot(&self) -> Snapshot {
+        self.by_key
+            .iter()
+            .filter_map(|(k, id)| Some((k.clone(), self.schedule.state(*id)?)))
+            .collect()
     }
 }
 

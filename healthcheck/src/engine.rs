@@ -16,7 +16,7 @@ use std::time::Instant;
 use conf::Config;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::driver::{self, Checks};
+use crate::driver::{self, Checks, Snapshot};
 use crate::pool::{Pool, PoolEvent};
 use crate::spec::{CheckKey, CheckSpec, Policy};
 
@@ -39,9 +39,24 @@ impl Engine {
     /// `config`. `rise`/`fall` apply to every check (1/1 is keepalived's
     /// behaviour). `seed` drives the start-time spread.
     pub fn from_config(config: &Config, rise: u32, fall: u32, now: Instant, seed: u64) -> Engine {
+        Self::from_config_with(config, rise, fall, now, seed, &Snapshot::new())
+    }
+
+    /// [`Engine::from_config`] for a reload: checks found in `previous`
+    /// (the snapshot [`Engine::run`] returned) start in their old state,
+    /// and so do the pools that use them.
+    pub fn from_config_with(
+        config: &Config,
+        rise: u32,
+        fall: u32,
+        now: Instant,
+        seed: u64,
+        previous: &Snapshot,
+    ) -> Engine {
         let mut checks = Checks::new(seed);
         let mut pools = Vec::with_capacity(config.virtual_servers.len());
         for (vi, vs) in config.virtual_servers.iter().enumerate() {
+            let mut pool = Pool::from_config(vi, vs);
             for (ri, rs) in vs.real_servers.iter().enumerate() {
                 for (ci, c) in rs.checkers.iter().enumerate() {
                     let key = CheckKey {
@@ -52,7 +67,12 @@ impl Engine {
                             ..Policy::from_checker(c)
                         },
                     };
-                    checks.add(
+                    let known = previous.get(&key).copied();
+                    if let Some((up, weight)) = known {
+                        // Before `start`, this only sets the initial state.
+                        pool.handle_check(ri, ci, up, weight);
+                    }
+                    checks.add_with(
                         key,
                         CheckerRef {
                             vs: vi,
@@ -60,16 +80,23 @@ impl Engine {
                             checker: ci,
                         },
                         now,
+                        known,
                     );
                 }
             }
-            pools.push(Pool::from_config(vi, vs));
+            pools.push(pool);
         }
         Engine { checks, pools }
     }
 
-    /// Run until `shutdown`, sending every pool event to `events`.
-    pub async fn run<F>(self, max_concurrent: usize, events: mpsc::Sender<PoolEvent>, shutdown: F)
+    /// Run until `shutdown`, sending every pool event to `events`. Returns
+    /// the checks' final state, for [`Engine::from_config_with`].
+    pub async fn run<F>(
+        self,
+        max_concurrent: usize,
+        events: mpsc::Sender<PoolEvent>,
+        shutdown: F,
+    ) -> Snapshot
     where
         F: Future<Output = ()>,
     {
@@ -77,7 +104,7 @@ impl Engine {
         for p in &mut pools {
             for e in p.start() {
                 if events.send(e).await.is_err() {
-                    return;
+                    return checks.snapshot();
                 }
             }
         }
@@ -116,6 +143,7 @@ impl Engine {
                 }
             }
         };
-        let (_checks, ()) = tokio::join!(checks_done, pool_loop);
+        let (checks, ()) = tokio::join!(checks_done, pool_loop);
+        checks.snapshot()
     }
 }

@@ -78,15 +78,27 @@ impl Schedule {
     /// Add a check. It starts down with `alpha`, up otherwise (keepalived
     /// assumes a real server alive until a check says otherwise).
     pub fn add(&mut self, policy: Policy, now: Instant) -> CheckId {
+        self.add_with(policy, now, None)
+    }
+
+    /// Add a check whose health is already known (`(up, weight)`, e.g.
+    /// carried over a configuration reload), instead of the `alpha` rule.
+    pub fn add_with(
+        &mut self,
+        policy: Policy,
+        now: Instant,
+        known: Option<(bool, Option<i64>)>,
+    ) -> CheckId {
         let id = CheckId(self.entries.len());
         let first = now + self.random_upto(policy.warmup);
+        let (up, weight) = known.unwrap_or((!policy.alpha, None));
         self.entries.push(Some(Entry {
             policy,
-            up: !policy.alpha,
+            up,
             failed_attempts: 0,
             successes: 0,
             failures: 0,
-            weight: None,
+            weight,
             next_at: None,
             in_flight: false,
         }));
@@ -107,6 +119,11 @@ impl Schedule {
     /// Current health of a check.
     pub fn is_up(&self, id: CheckId) -> Option<bool> {
         self.entry(id).map(|e| e.up)
+    }
+
+    /// Current health and last reported weight.
+    pub fn state(&self, id: CheckId) -> Option<(bool, Option<i64>)> {
+        self.entry(id).map(|e| (e.up, e.weight))
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {

@@ -267,9 +267,17 @@ impl CheckSpec {
     /// checker's delay_loop is the MISC_CHECK timeout default (keepalived:
     /// `misc_timeout` defaults to it).
     pub fn from_checker(rs: &RealServer, c: &Checker, track_files: &[TrackFile]) -> CheckSpec {
+        // Without any port written, use the protocol's well-known one.
+        let default_port = match c.kind {
+            CheckerKind::HttpGet => 80,
+            CheckerKind::SslGet => 443,
+            CheckerKind::Smtp => 25,
+            CheckerKind::Dns => 53,
+            _ => 0,
+        };
         let target = SocketAddr::new(
             c.connect_ip.unwrap_or(rs.ip),
-            c.connect_port.or(rs.port).unwrap_or(0),
+            c.connect_port.or(rs.port).unwrap_or(default_port),
         );
         let local = Local {
             addr: socket(c.bindto, c.bind_port),
@@ -442,6 +450,19 @@ mod tests {
             CheckSpec::from_checker(&rs, &c, &[]).target,
             "127.0.0.1:8080".parse().unwrap()
         );
+        let rs_no_port = RealServer {
+            port: None,
+            ..rs.clone()
+        };
+        let port = |k| {
+            CheckSpec::from_checker(&rs_no_port, &Checker::new(k), &[])
+                .target
+                .port()
+        };
+        assert_eq!(port(CheckerKind::Smtp), 25);
+        assert_eq!(port(CheckerKind::Dns), 53);
+        assert_eq!(port(CheckerKind::SslGet), 443);
+        assert_eq!(port(CheckerKind::Ping), 0);
         let mut h = Checker::new(CheckerKind::HttpGet);
         assert!(matches!(
             CheckSpec::from_checker(&rs, &h, &[]).kind,

@@ -123,3 +123,59 @@ async fn shared_real_server_is_checked_once_and_drives_both_pools() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn reload_carries_check_state_so_dead_servers_do_not_flap() {
+    // A port nobody listens on: the server is found dead once running.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cfg = config(port);
+    let engine = Engine::from_config(&cfg, 1, 1, Instant::now(), 1);
+    let (tx, mut rx) = mpsc::channel(64);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(engine.run(16, tx, async {
+        let _ = stopped.await;
+    }));
+    // Up at start (no alpha), then down after the first check.
+    let mut seen = Vec::new();
+    while !seen.contains(&PoolEvent::QuorumDown { vs: 1 }) {
+        seen.push(next(&mut rx).await);
+    }
+    assert!(seen.contains(&PoolEvent::Server {
+        vs: 0,
+        rs: 0,
+        change: ServerChange::Down
+    }));
+    stop.send(()).unwrap();
+    let snapshot = task.await.unwrap();
+    assert_eq!(snapshot.len(), 1);
+    assert!(snapshot.values().all(|(up, _)| !up));
+
+    // Same configuration again: the pools start with the server down.
+    let mut engine = Engine::from_config_with(&cfg, 1, 1, Instant::now(), 2, &snapshot);
+    let start: Vec<PoolEvent> = engine.pools.iter_mut().flat_map(|p| p.start()).collect();
+    assert_eq!(
+        start,
+        vec![
+            PoolEvent::Server {
+                vs: 0,
+                rs: 0,
+                change: ServerChange::Down
+            },
+            PoolEvent::QuorumDown { vs: 0 },
+            PoolEvent::Server {
+                vs: 1,
+                rs: 0,
+                change: ServerChange::Down
+            },
+            PoolEvent::QuorumDown { vs: 1 },
+        ]
+    );
+    assert_eq!(
+        engine.checks.snapshot(),
+        snapshot,
+        "the check itself starts down too"
+    );
+}
