@@ -17,6 +17,34 @@
 //!   identical checks and bounds concurrent attempts with a semaphore.
 //! - [`engine`]: a whole `conf::Config` wired up: checks feed pools, pools
 //!   emit [`pool::PoolEvent`]s.
+//!
+//! # Use
+//!
+//! ```no_run
+//! # async fn demo(config: conf::Config) {
+//! use healthcheck::engine::Engine;
+//! use healthcheck::sink::{self, HaproxySink, HookSink, StatsAddr};
+//!
+//! let engine = Engine::from_config(&config, 1, 1, std::time::Instant::now(), 7);
+//! let mut haproxy = HaproxySink::new(StatsAddr::Unix("/run/haproxy/admin.sock".into()));
+//! haproxy.map(0, 0, "be_web", "web1");
+//! let (tx, rx) = tokio::sync::mpsc::channel(1024);
+//! tokio::spawn(sink::dispatch(
+//!     rx,
+//!     vec![
+//!         Box::new(haproxy),
+//!         Box::new(HookSink::new(std::time::Duration::from_secs(10))),
+//!     ],
+//! ));
+//! let snapshot = engine
+//!     .run(healthcheck::driver::DEFAULT_MAX_CONCURRENT, tx, async {
+//!         // e.g. wait for SIGHUP / SIGTERM
+//!     })
+//!     .await;
+//! // On reload: Engine::from_config_with(&new_config, 1, 1, now, seed, &snapshot)
+//! # let _ = snapshot;
+//! # }
+//! ```
 
 pub mod check;
 pub mod driver;

@@ -179,7 +179,9 @@ impl Schedule {
             next = now + jittered;
         } else if e.failed_attempts < e.policy.retry {
             // keepalived `retry`: try again soon before counting a failure.
+            // Any failed attempt breaks a run of successes toward `rise`.
             e.failed_attempts += 1;
+            e.successes = 0;
             next = now + e.policy.delay_before_retry;
         } else {
             e.failed_attempts = 0;
@@ -387,5 +389,72 @@ mod tests {
         assert!(s.poll_due(now + Duration::from_secs(100)).is_empty());
         s.remove(id);
         assert_eq!(s.is_up(id), None);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Against a run-length model: an up check goes down exactly when
+        /// the run of failed attempts since the last success reaches
+        /// `(retry + 1) * fall`; a down check goes up exactly when the run
+        /// of successes reaches `rise`. Nothing else changes its health.
+        #[test]
+        fn health_follows_run_lengths(
+            retry in 0u32..4,
+            rise in 1u32..4,
+            fall in 1u32..4,
+            alpha in any::<bool>(),
+            attempts in proptest::collection::vec(any::<bool>(), 0..200),
+        ) {
+            let policy = Policy {
+                delay_loop: Duration::from_secs(5),
+                retry,
+                delay_before_retry: Duration::from_secs(1),
+                warmup: Duration::from_secs(3),
+                alpha,
+                rise,
+                fall,
+            };
+            let mut s = Schedule::new(9);
+            let mut now = Instant::now();
+            let id = s.add(policy, now);
+            let (mut up, mut fail_run, mut ok_run) = (!alpha, 0u32, 0u32);
+            for ok in attempts {
+                let at = s.next_deadline().unwrap();
+                prop_assert!(at >= now, "time never goes back");
+                now = at;
+                prop_assert_eq!(s.poll_due(now), vec![id]);
+                let o = CheckOutcome {
+                    up: ok,
+                    reason: if ok { Reason::Ok } else { Reason::Timeout },
+                    latency: Duration::ZERO,
+                    weight: None,
+                };
+                let change = s.handle_outcome(id, &o, now);
+                if ok {
+                    ok_run += 1;
+                    fail_run = 0;
+                } else {
+                    fail_run += 1;
+                    ok_run = 0;
+                }
+                let expect = if up && !ok && fail_run == (retry + 1) * fall {
+                    Some(false)
+                } else if !up && ok && ok_run == rise {
+                    Some(true)
+                } else {
+                    None
+                };
+                prop_assert_eq!(change.map(|c| c.up), expect);
+                if let Some(e) = expect {
+                    up = e;
+                }
+                prop_assert_eq!(s.is_up(id), Some(up));
+            }
+        }
     }
 }

@@ -124,3 +124,32 @@ mod tests {
         assert_eq!(judge_reply(0x1234, &query), None);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any datagram: no panic, and only a reply carrying our id and QR
+        /// can decide the check.
+        #[test]
+        fn arbitrary_datagrams(id in any::<u16>(), data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if judge_reply(id, &data).is_some() {
+                prop_assert!(data.len() >= 12);
+                prop_assert_eq!(u16::from_be_bytes([data[0], data[1]]), id);
+                prop_assert!(data[2] & 0x80 != 0);
+            }
+        }
+
+        /// A query is never taken for its own reply (QR clear), and labels
+        /// come out in order.
+        #[test]
+        fn queries_are_not_replies(id in any::<u16>(), labels in proptest::collection::vec("[a-z0-9]{1,20}", 0..5)) {
+            let name = labels.join(".");
+            let q = build_query(id, &name, 1).unwrap();
+            prop_assert_eq!(judge_reply(id, &q), None);
+            prop_assert_eq!(q.len(), 12 + name.len() + usize::from(!name.is_empty()) + 1 + 4);
+        }
+    }
+}
