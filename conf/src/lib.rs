@@ -59,34 +59,13 @@ pub fn load_keepalived_str(name: &str, text: &str, opts: &ParseOptions) -> Loade
 
 fn finish_keepalived(out: keepalived::lexer::ParseOutput) -> Loaded {
     let mut diagnostics = out.diagnostics;
-    let (config, build_diags) = keepalived::build::build(&out.nodes, &out.sources);
+    let (config, build_diags) = keepalived::build::build_owned(out.nodes, &out.sources);
     diagnostics.extend(build_diags);
     diagnostics.extend(validate::validate(&config, Some(&out.sources)));
-    drop_in_background(out.nodes);
     Loaded {
         config,
         diagnostics,
     }
-}
-
-/// Free the block tree on another thread. For a large config (hundreds of
-/// thousands of statements) freeing it costs about as much as building the
-/// model; the caller should not wait for it. If no thread can be started,
-/// it is freed here.
-fn drop_in_background(nodes: Vec<keepalived::tree::Node>) {
-    if nodes.len() < 1024 && nodes.iter().map(|n| n.children().len()).sum::<usize>() < 4096 {
-        return;
-    }
-    let mut slot = Some(nodes);
-    let spawned = std::thread::Builder::new().name("conf-drop".into()).spawn({
-        let nodes = slot.take();
-        move || drop(nodes)
-    });
-    if let Err(e) = spawned {
-        // The closure (and the tree in it) was dropped with the error.
-        drop(e);
-    }
-    drop(slot);
 }
 
 /// Read a TOML config: deserialization, inheritance, validation. If the

@@ -47,6 +47,22 @@ pub fn build(nodes: &[Node], sources: &SourceMap) -> (Config, Diagnostics) {
     (b.cfg, b.diags)
 }
 
+/// [`build`], taking the tree by value and freeing each top-level block as
+/// soon as it is built: the memory of the tree is reused for the model, so
+/// a large config needs about the larger of the two, not their sum.
+pub fn build_owned(nodes: Vec<Node>, sources: &SourceMap) -> (Config, Diagnostics) {
+    let mut b = Builder {
+        sources,
+        diags: Diagnostics::default(),
+        cfg: Config::default(),
+    };
+    for n in nodes {
+        b.top_one(&n);
+    }
+    b.finish();
+    (b.cfg, b.diags)
+}
+
 pub(crate) struct Builder<'s> {
     sources: &'s SourceMap,
     diags: Diagnostics,
@@ -347,6 +363,12 @@ impl Builder<'_> {
 
     fn top(&mut self, nodes: &[Node]) {
         for n in nodes {
+            self.top_one(n);
+        }
+    }
+
+    fn top_one(&mut self, n: &Node) {
+        {
             match n.keyword.as_str() {
                 "global_defs" => self.global_defs(n),
                 "static_ipaddress" => {
