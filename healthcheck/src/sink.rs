@@ -7,6 +7,8 @@
 //!   event as arguments.
 //! - [`HookSink`] runs the notify/quorum scripts of
 //!   [`PoolEvent::RunScript`].
+//! - [`ChannelSink`] forwards (some) events to a channel, for vrrpd's
+//!   trackers.
 //!
 //! IPVS comes later.
 
@@ -37,6 +39,8 @@ pub enum SinkError {
     Rejected { command: String, reply: String },
     #[error("script: {0}")]
     Script(#[from] ScriptError),
+    #[error("the receiving side is gone")]
+    Closed,
     #[error("script `{command}` failed: {status}")]
     ScriptFailed { command: String, status: String },
 }
@@ -376,6 +380,42 @@ impl Sink for HookSink {
                     status: script::describe(status),
                 })
             }
+        })
+    }
+}
+
+/// Forwards events to a channel, e.g. vrrpd's trackers (which watch
+/// `QuorumUp`/`QuorumDown`). `filter` picks the events to forward.
+pub struct ChannelSink {
+    tx: tokio::sync::mpsc::Sender<PoolEvent>,
+    filter: fn(&PoolEvent) -> bool,
+}
+
+impl ChannelSink {
+    pub fn new(tx: tokio::sync::mpsc::Sender<PoolEvent>, filter: fn(&PoolEvent) -> bool) -> Self {
+        ChannelSink { tx, filter }
+    }
+
+    /// Only quorum changes.
+    pub fn quorum_only(e: &PoolEvent) -> bool {
+        matches!(e, PoolEvent::QuorumUp { .. } | PoolEvent::QuorumDown { .. })
+    }
+}
+
+impl Sink for ChannelSink {
+    fn name(&self) -> &str {
+        "channel"
+    }
+
+    fn apply<'a>(&'a mut self, event: &'a PoolEvent) -> SinkFuture<'a> {
+        Box::pin(async move {
+            if (self.filter)(event) {
+                self.tx
+                    .send(event.clone())
+                    .await
+                    .map_err(|_| SinkError::Closed)?;
+            }
+            Ok(())
         })
     }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use conf::model::Script;
 use healthcheck::pool::{Hook, PoolEvent, ServerChange};
-use healthcheck::sink::{HaproxySink, HookSink, ScriptSink, Sink, SinkError, StatsAddr};
+use healthcheck::sink::{
+    self, ChannelSink, HaproxySink, HookSink, ScriptSink, Sink, SinkError, StatsAddr,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A fake HAProxy stats socket: records each command; answers with an
@@ -181,4 +183,35 @@ async fn hook_sink_runs_notify_scripts() {
     let err = sink.apply(&failing).await.unwrap_err();
     assert_eq!(err.to_string(), "script `/bin/false` failed: exit 1");
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "server up\n");
+}
+
+#[tokio::test]
+async fn dispatch_feeds_every_sink_and_survives_a_failing_one() {
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(8);
+    let (quorum_tx, mut quorum_rx) = tokio::sync::mpsc::channel(8);
+    let d = tempfile::tempdir().unwrap();
+    // A HAProxy sink whose socket does not exist fails on every event.
+    let mut broken = HaproxySink::new(StatsAddr::Unix(d.path().join("absent.sock")));
+    broken.map(0, 0, "b", "s");
+    let task = tokio::spawn(sink::dispatch(
+        events_rx,
+        vec![
+            Box::new(broken),
+            Box::new(ChannelSink::new(quorum_tx, ChannelSink::quorum_only)),
+        ],
+    ));
+    events_tx.send(ev(0, ServerChange::Down)).await.unwrap();
+    events_tx
+        .send(PoolEvent::QuorumDown { vs: 0 })
+        .await
+        .unwrap();
+    events_tx.send(PoolEvent::QuorumUp { vs: 0 }).await.unwrap();
+    drop(events_tx);
+    task.await.unwrap();
+    assert_eq!(
+        quorum_rx.recv().await,
+        Some(PoolEvent::QuorumDown { vs: 0 })
+    );
+    assert_eq!(quorum_rx.recv().await, Some(PoolEvent::QuorumUp { vs: 0 }));
+    assert_eq!(quorum_rx.recv().await, None);
 }

@@ -101,7 +101,7 @@ async fn fetch(spec: &CheckSpec, http: &HttpSpec, url: &UrlSpec) -> Result<(), R
             // forbids literal addresses in SNI).
             None => ServerName::IpAddress(spec.target.ip().into()),
         };
-        let tls = tokio_rustls::TlsConnector::from(tls_config())
+        let tls = tokio_rustls::TlsConnector::from(tls_config()?)
             .connect(name, stream)
             .await
             .map_err(|e| Reason::Tls(e.to_string()))?;
@@ -217,30 +217,25 @@ pub fn genhash(body: &[u8]) -> String {
 
 /// The client configuration shared by every SSL_GET: ring provider, no
 /// certificate verification (keepalived's default), SNI allowed.
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, Reason> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let verifier = Arc::new(AcceptAnyCert(provider.clone()));
-            let config = rustls::ClientConfig::builder_with_provider(provider)
+            rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .map(|b| {
-                    b.dangerous()
-                        .with_custom_certificate_verifier(verifier.clone())
-                        .with_no_client_auth()
+                    Arc::new(
+                        b.dangerous()
+                            .with_custom_certificate_verifier(verifier)
+                            .with_no_client_auth(),
+                    )
                 })
-                // The ring provider supports the default versions; this
-                // branch only exists to avoid a panic path.
-                .unwrap_or_else(|_| {
-                    rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS13])
-                        .dangerous()
-                        .with_custom_certificate_verifier(verifier)
-                        .with_no_client_auth()
-                });
-            Arc::new(config)
+                .map_err(|e| e.to_string())
         })
         .clone()
+        .map_err(Reason::Tls)
 }
 
 /// Accepts any server certificate, but checks the handshake signature
