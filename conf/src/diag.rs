@@ -165,30 +165,78 @@ impl fmt::Display for Diagnostics {
 /// The text of every file read, so diagnostics can show their source line.
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
-    files: Vec<(Arc<Path>, Arc<str>)>,
+    files: Vec<SourceFile>,
+}
+
+#[derive(Debug, Clone)]
+struct SourceFile {
+    path: Arc<Path>,
+    text: Arc<str>,
+    /// Byte offset of the start of each line: a config with many warnings
+    /// must not rescan a 400,000-line file for each one.
+    line_starts: Vec<usize>,
 }
 
 impl SourceMap {
     pub fn add(&mut self, path: Arc<Path>, text: Arc<str>) {
-        self.files.push((path, text));
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        self.files.push(SourceFile {
+            path,
+            text,
+            line_starts,
+        });
     }
 
     /// The text of line `loc.line` of `loc.file`, if that file was read.
     pub fn line(&self, loc: &Location) -> Option<String> {
-        let (_, text) = self.files.iter().find(|(p, _)| **p == *loc.file)?;
-        text.lines()
-            .nth((loc.line as usize).checked_sub(1)?)
-            .map(str::to_owned)
+        let f = self.files.iter().find(|f| *f.path == *loc.file)?;
+        let k = (loc.line as usize).checked_sub(1)?;
+        let start = *f.line_starts.get(k)?;
+        if start > f.text.len() || (start == f.text.len() && k > 0) {
+            return None;
+        }
+        let rest = &f.text[start..];
+        let line = rest.split('\n').next().unwrap_or("");
+        Some(line.strip_suffix('\r').unwrap_or(line).to_owned())
     }
 
     pub fn files(&self) -> impl Iterator<Item = &Path> {
-        self.files.iter().map(|(p, _)| &**p)
+        self.files.iter().map(|f| &*f.path)
     }
 
     /// Fill in `source_line` of a diagnostic from the files read.
     pub fn annotate(&self, d: Diagnostic) -> Diagnostic {
         let line = d.location.as_ref().and_then(|l| self.line(l));
         d.with_source_line(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_lines_by_index_match_str_lines() {
+        let text = "a\nbb\r\n\nlast";
+        let mut m = SourceMap::default();
+        let p = inline_path("x.conf");
+        m.add(p.clone(), Arc::from(text));
+        let at = |line| m.line(&Location::new(p.clone(), line, 1));
+        let want: Vec<Option<String>> = text.lines().map(|l| Some(l.to_owned())).collect();
+        let got: Vec<Option<String>> = (1..=4).map(at).collect();
+        assert_eq!(got, want);
+        assert_eq!(at(5), None);
+        assert_eq!(at(0), None);
+        assert_eq!(m.line(&Location::new(inline_path("y"), 1, 1)), None);
+        let mut trailing = SourceMap::default();
+        trailing.add(p.clone(), Arc::from("one\n"));
+        assert_eq!(
+            trailing.line(&Location::new(p.clone(), 1, 1)).as_deref(),
+            Some("one")
+        );
+        assert_eq!(trailing.line(&Location::new(p, 2, 1)), None);
     }
 }
 
