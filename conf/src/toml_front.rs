@@ -103,8 +103,15 @@ fn from_toml_str_at(file: Arc<Path>, text: &str) -> (Option<Config>, Diagnostics
             return (None, diags);
         }
     };
-    if let Ok(doc) = DeTable::parse(text) {
-        attach_origins(&mut cfg, doc.get_ref(), &lines);
+    // The spanned tree says which keys were written; without it every value
+    // would be taken as inherited, so a failure here is an error.
+    match DeTable::parse(text) {
+        Ok(doc) => attach_origins(&mut cfg, doc.get_ref(), &lines),
+        Err(e) => {
+            let loc = e.span().map(|s| lines.loc(s.start));
+            diags.push(sources.annotate(Diagnostic::error(loc, None, e.message().trim())));
+            return (None, diags);
+        }
     }
     resolve_all(&mut cfg, &mut diags, &sources);
     diags.extend(validate::validate(&cfg, Some(&sources)));

@@ -421,3 +421,15 @@ virtual_server fwmark 7 {
         .unwrap();
     assert_eq!(&back, c);
 }
+
+#[test]
+fn no_accept_is_kept() {
+    let text = "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n no_accept\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n";
+    let l = load_keepalived_str("a.conf", text, &ParseOptions::default());
+    assert!(l.is_ok(), "{}", l.diagnostics);
+    assert!(!l.config.vrrp_instances[0].accept);
+    let back = conf::from_toml_str("a.toml", &conf::to_toml_string(&l.config))
+        .0
+        .unwrap();
+    assert!(!back.vrrp_instances[0].accept);
+}

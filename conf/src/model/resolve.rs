@@ -92,7 +92,7 @@ pub fn instance(i: &mut VrrpInstance, g: &GlobalDefs) -> Notes {
     }
     // Accept mode is on unless strict mode turns it off (keepalived.conf(5)
     // `accept`); strict mode overrides an explicit `accept`.
-    if !w.has("accept") {
+    if !w.has("accept") && !w.has("no_accept") {
         i.accept = !i.strict_mode;
     } else if i.strict_mode && i.accept {
         notes.push(("accept", "strict mode forces no_accept".to_owned()));
