@@ -144,3 +144,56 @@ async fn pings_through_the_driver_share_sockets() {
     stop.send(()).unwrap();
     run.await.unwrap();
 }
+
+#[tokio::test]
+async fn thousands_of_checks_complete_under_a_small_bound() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            drop(s);
+        }
+    });
+    let policy = Policy {
+        delay_loop: Duration::from_secs(3600),
+        retry: 0,
+        delay_before_retry: Duration::from_secs(1),
+        warmup: Duration::ZERO,
+        alpha: true,
+        rise: 1,
+        fall: 1,
+    };
+    const N: u64 = 3000;
+    let mut checks = Checks::new(3);
+    let now = Instant::now();
+    for i in 0..N {
+        let spec = CheckSpec {
+            target: addr,
+            local: Default::default(),
+            connect_timeout: Duration::from_millis(5000 + i),
+            kind: Kind::Tcp,
+        };
+        checks.add(CheckKey { spec, policy }, i, now);
+    }
+    assert_eq!(checks.len() as u64, N);
+    let (tx, mut rx) = mpsc::channel(256);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let run = tokio::spawn(driver::run(checks, 64, tx, async {
+        let _ = stopped.await;
+    }));
+    let mut seen = vec![false; N as usize];
+    for _ in 0..N {
+        let u = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(u.change.up, "{:?}", u.outcome);
+        for s in u.subscribers {
+            seen[s as usize] = true;
+        }
+    }
+    assert!(seen.iter().all(|s| *s));
+    stop.send(()).unwrap();
+    run.await.unwrap();
+    server.abort();
+}

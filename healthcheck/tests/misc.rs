@@ -96,3 +96,34 @@ async fn timeout_kills_the_whole_process_group() {
     }
     assert!(gone, "background sleep {pid} survived the timeout");
 }
+
+#[tokio::test]
+async fn runs_as_the_configured_user() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED runs_as_the_configured_user: needs root to switch user");
+        return;
+    }
+    let Ok(Some(nobody)) = nix::unistd::User::from_name("nobody") else {
+        eprintln!("SKIPPED runs_as_the_configured_user: no user nobody");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = script(d.path(), "uid.sh", "[ \"$(id -u)\" = \"$1\" ]");
+    let mut sp = spec(format!("{} {}", s.display(), nobody.uid), 5000, false);
+    sp.user = Some("nobody".into());
+    let o = misc::check(&sp).await;
+    assert!(o.up, "{o:?}");
+    // As root the same test fails: the check really switched user.
+    sp.user = None;
+    let o = misc::check(&sp).await;
+    assert_eq!(o.reason, Reason::ScriptExit(1));
+    sp.user = Some("no-such-user-here".into());
+    let o = misc::check(&sp).await;
+    assert!(!o.up);
+    assert!(
+        o.reason.to_string().contains("unknown user"),
+        "{}",
+        o.reason
+    );
+}

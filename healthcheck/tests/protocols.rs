@@ -248,3 +248,18 @@ async fn file_check_values() {
     std::fs::write(&p, "garbage").unwrap();
     assert!(!check::run(&spec(any, 1000, f(2))).await.up);
 }
+
+#[tokio::test]
+async fn smtp_without_banner_times_out() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    let o = check::run(&spec(addr, 300, smtp_kind())).await;
+    assert_eq!((o.up, o.reason), (false, Reason::Timeout));
+    task.abort();
+}

@@ -118,3 +118,11 @@ async fn ssl_get_wrong_status() {
     let o = check::run(&spec(srv.addr, 3000, ssl_kind(false, None))).await;
     assert_eq!(o.reason, Reason::Status(500));
 }
+
+#[tokio::test]
+async fn ssl_get_handshake_that_never_completes_times_out() {
+    // Accepts, reads the ClientHello, never answers.
+    let srv = http_server(Reply::Silent).await;
+    let o = check::run(&spec(srv.addr, 300, ssl_kind(false, None))).await;
+    assert_eq!((o.up, o.reason), (false, Reason::Timeout));
+}
