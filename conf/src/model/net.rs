@@ -2,7 +2,6 @@
 //! `virtual_rules` and friends. The syntax is `ip address/route/rule add`'s.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
@@ -395,9 +394,4 @@ pub struct Rule {
     pub track_group: Option<String>,
     #[serde(skip)]
     pub origin: Origin,
-}
-
-/// Used by `vrrp_garp_*` style settings that may be 0 = disabled.
-pub fn is_zero_duration(d: &Duration) -> bool {
-    d.is_zero()
 }

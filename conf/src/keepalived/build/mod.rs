@@ -486,7 +486,7 @@ pub(crate) fn origin_of(n: &Node) -> Origin {
     }
 }
 
-/// How many statements of block `n` have one of `keywords`... or satisfy `f`.
+/// How many statements of block `n` have a keyword satisfying `f`.
 pub(crate) fn count(n: &Node, f: impl Fn(&str) -> bool) -> usize {
     n.children().iter().filter(|c| f(&c.keyword)).count()
 }
