@@ -9,10 +9,10 @@
 //!    re-arms the timer and returns a [`HealthChange`] when the check's
 //!    health (or its reported weight) changed.
 //!
-//! Timing follows keepalived: a failed attempt is retried after
-//! `delay_before_retry` up to `retry` times, so one check fails only after
-//! `retry + 1` failed attempts; otherwise the next check runs `delay_loop`
-//! later. On top of that, `rise` consecutive successful checks bring a
+//! Timing follows keepalived: while a check is up, a failed attempt is
+//! retried after `delay_before_retry` up to `retry` times, so one check
+//! fails only after `retry + 1` failed attempts; otherwise (and always
+//! while down) the next check runs `delay_loop` later. On top of that, `rise` consecutive successful checks bring a
 //! check up and `fall` consecutive failed checks bring it down (both 1 in
 //! keepalived). The first check runs at a random point of `[0, warmup]`,
 //! and every `delay_loop` is jittered by ±[`JITTER_PERCENT`] %, so that
@@ -177,8 +177,10 @@ impl Schedule {
                 change = Some(true);
             }
             next = now + jittered;
-        } else if e.failed_attempts < e.policy.retry {
-            // keepalived `retry`: try again soon before counting a failure.
+        } else if e.up && e.failed_attempts < e.policy.retry {
+            // keepalived `retry`: an up check is tried again soon before the
+            // failure counts; a down check is not (keepalived's checkers
+            // only retry while up, so a dead server is not hammered).
             // Any failed attempt breaks a run of successes toward `rise`.
             e.failed_attempts += 1;
             e.successes = 0;
@@ -435,6 +437,11 @@ mod props {
                     weight: None,
                 };
                 let change = s.handle_outcome(id, &o, now);
+                // A down check never retries early.
+                if !up && !ok {
+                    let gap = s.next_deadline().unwrap() - now;
+                    prop_assert!(gap >= Duration::from_millis(4750), "{:?}", gap);
+                }
                 if ok {
                     ok_run += 1;
                     fail_run = 0;

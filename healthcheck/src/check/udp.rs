@@ -3,8 +3,10 @@
 //! keepalived's rules: without `require_reply`, the check passes unless an
 //! ICMP error (port unreachable, seen as ECONNREFUSED on a connected socket)
 //! comes back before `connect_timeout`; a reply passes at once. With
-//! `require_reply`, a reply is needed: it must start with the given bytes
-//! and respect `min_reply_length` / `max_reply_length`.
+//! `require_reply`, a reply is needed: its length must be within
+//! `min_reply_length` / `max_reply_length`, and its first bytes must equal
+//! the expected ones, compared over the shorter of the two (keepalived's
+//! rule: a reply shorter than `require_reply` passes if it is a prefix).
 
 use std::io;
 use std::net::SocketAddr;
@@ -39,8 +41,10 @@ fn accept_reply(
     max_len: Option<u16>,
 ) -> bool {
     let len = reply.len();
-    require.is_none_or(|want| reply.starts_with(want))
-        && min_len.is_none_or(|m| len >= usize::from(m))
+    require.is_none_or(|want| {
+        let n = len.min(want.len());
+        reply.get(..n) == want.get(..n)
+    }) && min_len.is_none_or(|m| len >= usize::from(m))
         && max_len.is_none_or(|m| len <= usize::from(m))
 }
 
@@ -81,6 +85,9 @@ mod tests {
     fn reply_rules() {
         assert!(accept_reply(b"PONG!", Some(b"PONG"), None, None));
         assert!(!accept_reply(b"PING", Some(b"PONG"), None, None));
+        // Compared over the shorter length, as keepalived does.
+        assert!(accept_reply(b"PO", Some(b"PONG"), None, None));
+        assert!(!accept_reply(b"PA", Some(b"PONG"), None, None));
         assert!(accept_reply(b"", Some(b""), None, None));
         assert!(!accept_reply(b"ab", Some(b""), Some(3), None));
         assert!(!accept_reply(b"abcd", Some(b""), None, Some(3)));
