@@ -308,10 +308,12 @@ impl CheckSpec {
                                 h.connect_ip.unwrap_or(target.ip()),
                                 h.connect_port.unwrap_or(target.port()),
                             ),
+                            // keepalived: what a host block leaves out comes
+                            // from the checker's own connection options.
                             Local {
-                                addr: socket(h.bindto, h.bind_port),
-                                interface: h.bind_if.clone(),
-                                fwmark: h.fwmark,
+                                addr: socket(h.bindto.or(c.bindto), h.bind_port.or(c.bind_port)),
+                                interface: h.bind_if.clone().or_else(|| c.bind_if.clone()),
+                                fwmark: h.fwmark.or(c.fwmark),
                             },
                         )
                     })

@@ -177,7 +177,7 @@ async fn dns_server(
 }
 
 #[tokio::test]
-async fn dns_answer_rcode_and_empty() {
+async fn dns_rcode_decides_and_silence_times_out() {
     let kind = Kind::Dns {
         qtype: 6,
         name: ".".into(),
@@ -190,10 +190,15 @@ async fn dns_answer_rcode_and_empty() {
     let o = check::run(&spec(addr, 2000, kind.clone())).await;
     assert_eq!(o.reason.to_string(), "dns: rcode 2");
     t.abort();
+    // NOERROR without answer records is still an answer (keepalived).
     let (addr, t) = dns_server(0x8180, 0).await;
-    let o = check::run(&spec(addr, 2000, kind)).await;
-    assert_eq!(o.reason, Reason::Dns("no answer".into()));
+    let o = check::run(&spec(addr, 2000, kind.clone())).await;
+    assert!(o.up, "{o:?}");
     t.abort();
+    // A server that never answers.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let o = check::run(&spec(silent.local_addr().unwrap(), 300, kind)).await;
+    assert_eq!((o.up, o.reason), (false, Reason::Timeout));
 }
 
 fn need_root(test: &str) -> bool {

@@ -1,8 +1,10 @@
 //! DNS_CHECK: one query over UDP (RFC 1035 §4.1); the check is up when a
-//! reply with our id, QR set, RCODE 0 (NOERROR) and at least one answer
-//! record arrives before `connect_timeout` (keepalived's rule). Datagrams
-//! that are not the reply to our query (other id, too short) are ignored,
-//! so a stray packet cannot fail or pass the check.
+//! reply with our id, QR set and RCODE 0 (NOERROR) arrives before
+//! `connect_timeout`, whatever its answer section holds (keepalived's rule:
+//! any answer from the server proves it serves; an empty NOERROR is still
+//! an answer). Any other RCODE fails. Datagrams that are not the reply to
+//! our query (other id, QR clear, shorter than a header) are ignored, as
+//! keepalived does, so a stray packet cannot fail or pass the check.
 
 use std::time::Instant;
 
@@ -47,10 +49,6 @@ pub fn judge_reply(id: u16, reply: &[u8]) -> Option<Result<(), Reason>> {
     let rcode = flags & 0x000f;
     if rcode != 0 {
         return Some(Err(Reason::Dns(format!("rcode {rcode}"))));
-    }
-    let ancount = u16::from_be_bytes([hdr[6], hdr[7]]);
-    if ancount == 0 {
-        return Some(Err(Reason::Dns("no answer".to_owned())));
     }
     Some(Ok(()))
 }
@@ -115,11 +113,9 @@ mod tests {
             judge_reply(0x1234, &nx),
             Some(Err(Reason::Dns("rcode 3".into())))
         );
+        // NOERROR with an empty answer section (NODATA) still answers.
         let empty = [0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];
-        assert_eq!(
-            judge_reply(0x1234, &empty),
-            Some(Err(Reason::Dns("no answer".into())))
-        );
+        assert_eq!(judge_reply(0x1234, &empty), Some(Ok(())));
         let query = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 1, 0, 0, 0, 0];
         assert_eq!(judge_reply(0x1234, &query), None);
     }
