@@ -213,6 +213,11 @@ impl SourceMap {
     }
 }
 
+/// A path shown in diagnostics for text that did not come from a file.
+pub fn inline_path(name: &str) -> Arc<Path> {
+    Arc::from(PathBuf::from(name).as_path())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,9 +243,4 @@ mod tests {
         );
         assert_eq!(trailing.line(&Location::new(p, 2, 1)), None);
     }
-}
-
-/// A path shown in diagnostics for text that did not come from a file.
-pub fn inline_path(name: &str) -> Arc<Path> {
-    Arc::from(PathBuf::from(name).as_path())
 }

@@ -284,20 +284,24 @@ pub enum Timer {
     GarpRefresh = 3,
     /// Shutting-down master: release the addresses.
     Release = 4,
+    /// Master: the follow-up re-announcement after hearing a lower
+    /// priority master (see `master_rx`).
+    Reannounce = 5,
 }
 
 impl Timer {
-    const ALL: [Timer; 5] = [
+    const ALL: [Timer; 6] = [
         Timer::Advert,
         Timer::MasterDown,
         Timer::GarpDelay,
         Timer::GarpRefresh,
         Timer::Release,
+        Timer::Reannounce,
     ];
 }
 
 #[derive(Debug, Clone, Default)]
-struct TimerTable([Option<Instant>; 5]);
+struct TimerTable([Option<Instant>; Timer::ALL.len()]);
 
 impl TimerTable {
     fn set(&mut self, t: Timer, at: Instant) {
@@ -310,7 +314,7 @@ impl TimerTable {
         self.0[t as usize]
     }
     fn stop_all(&mut self) {
-        self.0 = [None; 5];
+        self.0 = [None; Timer::ALL.len()];
     }
     fn next(&self) -> Option<Instant> {
         self.0.iter().flatten().min().copied()
@@ -495,6 +499,7 @@ impl Instance {
                     }
                 }
                 Timer::Release => self.finish_release(now),
+                Timer::Reannounce => self.push(Action::Announce),
             }
         }
     }
@@ -780,6 +785,14 @@ impl Instance {
             if due {
                 self.last_reannounce = Some(now);
                 self.push(Action::Announce);
+                // The loser may send its own gratuitous ARP after ours: it
+                // became master at nearly the same moment and announces
+                // when its addresses are up, before it hears us. Announce
+                // once more when it has surely given up.
+                let follow_up = self
+                    .span(Span::AdvertInterval)
+                    .min(Duration::from_millis(100));
+                self.timers.set(Timer::Reannounce, now + follow_up);
             }
         }
     }

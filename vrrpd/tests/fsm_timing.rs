@@ -393,6 +393,12 @@ fn master_answers_lower_priority_at_once_without_resetting_its_timer() {
     );
     assert_eq!(i.timer(Timer::Advert), Some(next));
     assert_eq!(i.stats().lower_priority_answered, 1);
+    // The loser's own GARP may follow ours: a second announcement comes
+    // min(advert interval, 100 ms) later.
+    assert_eq!(i.timer(Timer::Reannounce), Some(t + ms(500)));
+    i.handle_timeout(t + ms(500));
+    assert_eq!(drain(&mut i), vec![Action::Announce]);
+    assert_eq!(i.timer(Timer::Reannounce), None);
     // Within one Master_Down_Interval (3 s + 414.0625 ms at priority 150) it
     // answers again but does not re-announce; after it, it does.
     i.handle_advert(t + ms(1400), &advert(ip(20), 100, ms(1000)));
