@@ -168,8 +168,12 @@ impl Schedule {
             e.failed_attempts = 0;
             e.failures = 0;
             e.successes = e.successes.saturating_add(1);
-            let weight_changed = e.weight != outcome.weight;
-            e.weight = outcome.weight;
+            // A success without a weight (MISC_CHECK exit 0 with
+            // misc_dynamic) keeps the last one, as keepalived does.
+            let weight_changed = outcome.weight.is_some() && e.weight != outcome.weight;
+            if outcome.weight.is_some() {
+                e.weight = outcome.weight;
+            }
             if !e.up && e.successes >= e.policy.rise.max(1) {
                 e.up = true;
                 change = Some(true);
@@ -353,6 +357,9 @@ mod tests {
         let c = step(&mut s, &mut now, &ok().with_weight(Some(7))).unwrap();
         assert_eq!((c.up, c.weight), (true, Some(7)));
         assert_eq!(step(&mut s, &mut now, &ok().with_weight(Some(7))), None);
+        // No weight reported: the last one stays.
+        assert_eq!(step(&mut s, &mut now, &ok()), None);
+        assert_eq!(s.state(CheckId(0)), Some((true, Some(7))));
     }
 
     #[test]

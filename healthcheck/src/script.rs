@@ -3,8 +3,10 @@
 //!
 //! The command line is split like keepalived does (blanks, quotes,
 //! backslashes) and executed directly, without a shell. The script gets
-//! its own process group; at the deadline, or if the caller drops the
-//! future, the whole group gets SIGKILL, so grandchildren die too.
+//! its own process group. At the deadline the whole group gets SIGTERM,
+//! then, [`TERM_GRACE`] later or as soon as the script has exited,
+//! SIGKILL, so grandchildren die too (keepalived's sequence). If the caller
+//! drops the future, the group gets SIGKILL at once.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
@@ -72,6 +74,9 @@ pub fn split_command(line: &str) -> Vec<String> {
     words
 }
 
+/// How long a script may take to exit after SIGTERM (keepalived: 2 s).
+pub const TERM_GRACE: Duration = Duration::from_secs(2);
+
 /// Kills the script's process group unless the script was reaped on its
 /// own: covers the deadline and a cancelled future alike.
 struct GroupGuard {
@@ -79,6 +84,12 @@ struct GroupGuard {
 }
 
 impl GroupGuard {
+    fn term(&self) {
+        if let Some(pgid) = self.pgid {
+            let _ = killpg(pgid, Signal::SIGTERM);
+        }
+    }
+
     fn kill(&mut self) {
         if let Some(pgid) = self.pgid.take() {
             // ESRCH (group already gone) is fine.
@@ -148,6 +159,10 @@ pub async fn run(
         }
         Ok(Err(e)) => Err(ScriptError::Wait(e)),
         Err(_) => {
+            guard.term();
+            let _ = tokio::time::timeout(TERM_GRACE, child.wait()).await;
+            // Whatever is left of the group (children that ignore SIGTERM,
+            // or the script itself) goes now.
             guard.kill();
             // Reap the script so no zombie is left.
             let _ = child.wait().await;

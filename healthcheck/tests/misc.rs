@@ -127,3 +127,34 @@ async fn runs_as_the_configured_user() {
         o.reason
     );
 }
+
+#[tokio::test]
+async fn timeout_kills_children_that_ignore_sigterm() {
+    let d = tempfile::tempdir().unwrap();
+    let pidfile = d.path().join("stubborn.pid");
+    // The background child ignores SIGTERM; only SIGKILL stops it.
+    let s = script(
+        d.path(),
+        "stubborn.sh",
+        &format!(
+            "(trap '' TERM; sleep 300) &\necho $! > {}\nwait",
+            pidfile.display()
+        ),
+    );
+    let o = misc::check(&spec(s.display().to_string(), 300, false)).await;
+    assert_eq!((o.up, o.reason), (false, Reason::Timeout));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..100 {
+        if !alive(pid) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "SIGTERM-proof child {pid} survived");
+}
