@@ -3,9 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::Serialize;
+
 /// What one check attempt found. `latency` is measured from the start of
 /// the attempt to its verdict (success, failure or deadline).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckOutcome {
     pub up: bool,
     pub reason: Reason,
@@ -42,7 +44,7 @@ impl CheckOutcome {
 
 /// Why a check went the way it did. `Display` gives the short text an
 /// operator sees in logs (`refused`, `timeout`, `status 503`, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Reason {
     /// The check passed.
     Ok,

@@ -22,9 +22,10 @@
 use std::net::{IpAddr, SocketAddr};
 
 use conf::model::{Script, VirtualServer};
+use serde::{Deserialize, Serialize};
 
 /// A change of one real server in its pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerChange {
     /// Put the server in service with this weight.
     Up { weight: u32 },
@@ -35,7 +36,7 @@ pub enum ServerChange {
 }
 
 /// Why a script is run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Hook {
     NotifyUp,
     NotifyDown,
@@ -43,7 +44,9 @@ pub enum Hook {
     QuorumDown,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What pools emit. Serialisable so events can be logged, recorded and
+/// replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PoolEvent {
     Server {
         vs: usize,
@@ -581,6 +584,28 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let ev = vec![
+            server(1, ServerChange::Up { weight: 3 }),
+            PoolEvent::SorryServer {
+                vs: 0,
+                ip: IpAddr::from([192, 0, 2, 200]),
+                port: None,
+                active: true,
+            },
+            PoolEvent::RunScript {
+                vs: 0,
+                rs: None,
+                hook: Hook::QuorumDown,
+                script: Script::new("/bin/qdown"),
+            },
+        ];
+        let text = serde_json::to_string(&ev).unwrap();
+        let back: Vec<PoolEvent> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, ev);
     }
 
     #[test]
