@@ -408,6 +408,11 @@ impl Percentiles {
 
 struct Stats {
     gap: Histogram<u64>,
+    /// Detection measured from the old master's last advert: what RFC 5798
+    /// §6.4.2 bounds (Master_Down_Interval).
+    gap_last: Histogram<u64>,
+    /// Master_Down_Interval of the node that took over, in µs.
+    rfc_us: Option<u64>,
     outage: Histogram<u64>,
     lost: Histogram<u64>,
     runs: u64,
@@ -455,6 +460,8 @@ impl Aggregate {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => e.insert(Stats {
                 gap: histogram()?,
+                gap_last: histogram()?,
+                rfc_us: None,
                 outage: histogram()?,
                 lost: histogram()?,
                 runs: 0,
@@ -470,7 +477,20 @@ impl Aggregate {
         s.runs += 1;
         match &r.detection {
             // Clamp to 1 µs: the histogram's lowest trackable value.
-            Some(d) => record(&mut s.gap, d.gap_from_fault_us)?,
+            Some(d) => {
+                record(&mut s.gap, d.gap_from_fault_us)?;
+                if let Some(g) = d.gap_from_last_advert_us {
+                    record(&mut s.gap_last, g)?;
+                }
+                let prio = d
+                    .new_master
+                    .strip_prefix('n')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .map(|n| r.params.priority(n));
+                if let Some(p) = prio {
+                    s.rfc_us = Some(master_down_interval_us(r.params.advert_int, p));
+                }
+            }
             None => s.no_new_master += 1,
         }
         if r.unrecovered() {
@@ -541,6 +561,60 @@ impl Aggregate {
                 s.lost
                     .map_or_else(dash, |p| format!("{}/{}", p.p50_us, p.max_us)),
                 problems(&s),
+            );
+        }
+        out
+    }
+}
+
+/// RFC 5798 §6.1: Master_Down_Interval = 3 × Master_Adver_Interval +
+/// Skew_Time, Skew_Time = ((256 − Priority) × Master_Adver_Interval) / 256.
+pub fn master_down_interval_us(advert_s: f64, priority: u8) -> u64 {
+    let adv_us = advert_s * 1e6;
+    (3.0 * adv_us + (256.0 - f64::from(priority)) * adv_us / 256.0).round() as u64
+}
+
+impl Aggregate {
+    /// Crash detection against the RFC: the gap from the old master's last
+    /// advert to the new master's first, next to Master_Down_Interval of the
+    /// node that took over. Only scenarios where the master goes silent.
+    pub fn rfc_report(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<10} {:<12} {:>3} {:>7} {:>4}  {:<28} {:>10}  {:>16}",
+            "daemon",
+            "scenario",
+            "ver",
+            "advert",
+            "runs",
+            "after last advert p50/max ms",
+            "RFC ms",
+            "max - RFC ms",
+        );
+        for (key, s) in &self.map {
+            if !matches!(
+                key.scenario,
+                Scenario::Kill | Scenario::LinkDown | Scenario::Partition
+            ) {
+                continue;
+            }
+            let (Some(rfc), false) = (s.rfc_us, s.gap_last.is_empty()) else {
+                continue;
+            };
+            let p50 = s.gap_last.value_at_quantile(0.5);
+            let max = s.gap_last.max();
+            let _ = writeln!(
+                out,
+                "{:<10} {:<12} {:>3} {:>6}s {:>4}  {:<28} {:>10.3}  {:>+16.3}",
+                key.daemon.name(),
+                key.scenario.name(),
+                key.version.number(),
+                key.advert_cs as f64 / 100.0,
+                s.gap_last.len(),
+                format!("{:.3}/{:.3}", p50 as f64 / 1000.0, max as f64 / 1000.0),
+                rfc as f64 / 1000.0,
+                (max as f64 - rfc as f64) / 1000.0,
             );
         }
         out
@@ -641,6 +715,14 @@ pub fn measure_resources(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn master_down_interval_matches_rfc_examples() {
+        // Priority 100 at 1 s: 3 s + 156/256 s.
+        assert_eq!(master_down_interval_us(1.0, 100), 3_609_375);
+        // Priority 110 at 10 ms: 30 ms + 146 × 10 / 256 ms.
+        assert_eq!(master_down_interval_us(0.01, 110), 35_703);
+    }
 
     #[test]
     fn invalid_combinations_are_named() {

@@ -129,6 +129,7 @@ fn main() -> Result<()> {
             }
         }
         println!("{}", agg.report());
+        println!("{}", agg.rfc_report());
         println!(
             "{:<20} {:>7} {:>3}  {:<24} {:<24} {:>6}  {:<24} {:<24} {:>6}",
             "scenario",

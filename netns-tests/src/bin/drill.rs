@@ -95,6 +95,7 @@ fn main() -> Result<()> {
     }
     println!();
     print!("{}", agg.report());
+    print!("\n{}", agg.rfc_report());
     if failures > 0 {
         // A plain message and exit code; no backtrace for an expected outcome.
         eprintln!("{failures} drills failed to run (their logs are kept, see above)");
