@@ -121,7 +121,7 @@ impl<T: Clone> Checks<T> {
 /// `updates`. Returns the checks (with their state) on shutdown or when the
 /// receiver is gone.
 pub async fn run<T, F>(
-    mut checks: Checks<T>,
+    checks: Checks<T>,
     max_concurrent: usize,
     updates: mpsc::Sender<Update<T>>,
     shutdown: F,
@@ -130,8 +130,33 @@ where
     T: Clone + Send + 'static,
     F: Future<Output = ()>,
 {
-    let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
     let ctx = Arc::new(check::Context::new());
+    let runner: Runner = Arc::new(move |spec: CheckSpec| {
+        let ctx = ctx.clone();
+        Box::pin(async move { ctx.run(&spec).await })
+    });
+    run_with(checks, max_concurrent, updates, shutdown, runner).await
+}
+
+/// Runs one attempt of a check. [`run`] uses the real checkers; a test can
+/// pass its own to drive the scheduler on tokio's paused clock.
+pub type Runner = Arc<
+    dyn Fn(CheckSpec) -> std::pin::Pin<Box<dyn Future<Output = CheckOutcome> + Send>> + Send + Sync,
+>;
+
+/// [`run`] with the attempts made by `runner`.
+pub async fn run_with<T, F>(
+    mut checks: Checks<T>,
+    max_concurrent: usize,
+    updates: mpsc::Sender<Update<T>>,
+    shutdown: F,
+    runner: Runner,
+) -> Checks<T>
+where
+    T: Clone + Send + 'static,
+    F: Future<Output = ()>,
+{
+    let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
     let mut running: JoinSet<(CheckId, CheckOutcome)> = JoinSet::new();
     // Which check a task runs, to reschedule it even if the task panics.
     let mut tasks: HashMap<tokio::task::Id, CheckId> = HashMap::new();
@@ -143,13 +168,12 @@ where
                 continue;
             };
             let permits = permits.clone();
-            let ctx = ctx.clone();
+            let attempt = runner(spec);
             let handle = running.spawn(async move {
                 // The permit is taken inside the task so the loop never
                 // waits; the attempt's deadline starts once it holds one.
                 let _permit = permits.acquire_owned().await;
-                let outcome = ctx.run(&spec).await;
-                (id, outcome)
+                (id, attempt.await)
             });
             tasks.insert(handle.id(), id);
         }
