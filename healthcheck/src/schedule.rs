@@ -90,7 +90,7 @@ impl Schedule {
         known: Option<(bool, Option<i64>)>,
     ) -> CheckId {
         let id = CheckId(self.entries.len());
-        let first = now + self.random_upto(policy.warmup);
+        let first = later(now, self.random_upto(policy.warmup));
         let (up, weight) = known.unwrap_or((!policy.alpha, None));
         self.entries.push(Some(Entry {
             policy,
@@ -180,7 +180,7 @@ impl Schedule {
             } else if e.up && weight_changed {
                 change = Some(true);
             }
-            next = now + jittered;
+            next = later(now, jittered);
         } else if e.up && e.failed_attempts < e.policy.retry {
             // keepalived `retry`: an up check is tried again soon before the
             // failure counts; a down check is not (keepalived's checkers
@@ -188,7 +188,7 @@ impl Schedule {
             // Any failed attempt breaks a run of successes toward `rise`.
             e.failed_attempts += 1;
             e.successes = 0;
-            next = now + e.policy.delay_before_retry;
+            next = later(now, e.policy.delay_before_retry);
         } else {
             e.failed_attempts = 0;
             e.successes = 0;
@@ -197,7 +197,7 @@ impl Schedule {
                 e.up = false;
                 change = Some(false);
             }
-            next = now + jittered;
+            next = later(now, jittered);
         }
         let weight = e.weight;
         self.arm(id, next);
@@ -228,7 +228,7 @@ impl Schedule {
 
     fn jitter(&mut self, d: Duration) -> Duration {
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2);
-        let spread = ms * u64::from(JITTER_PERCENT) / 100;
+        let spread = ms / 100 * u64::from(JITTER_PERCENT);
         if spread == 0 {
             return d;
         }
@@ -243,6 +243,14 @@ impl Schedule {
     fn entry_mut(&mut self, id: CheckId) -> Option<&mut Entry> {
         self.entries.get_mut(id.0).and_then(Option::as_mut)
     }
+}
+
+/// `now + d`, saturating far in the future instead of overflowing on an
+/// absurd configured duration.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86400)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]
@@ -386,6 +394,23 @@ mod tests {
             per_sec[d.as_secs() as usize] += 1;
         }
         assert!(per_sec.iter().all(|n| *n <= 50), "{per_sec:?}");
+    }
+
+    #[test]
+    fn absurd_durations_do_not_overflow() {
+        let now = Instant::now();
+        let mut s = Schedule::new(8);
+        let p = Policy {
+            delay_loop: Duration::MAX,
+            warmup: Duration::MAX,
+            delay_before_retry: Duration::MAX,
+            ..policy(1, 1, 1)
+        };
+        let id = s.add(p, now);
+        let at = s.next_deadline().unwrap();
+        assert_eq!(s.poll_due(at), vec![id]);
+        assert_eq!(s.handle_outcome(id, &bad(), at), None);
+        assert!(s.next_deadline().unwrap() >= at);
     }
 
     #[test]
