@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use healthcheck::engine::Engine;
 use healthcheck::pool::{PoolEvent, ServerChange};
-use healthcheck::sink::{DownState, HaproxySink, Sink, SinkError, StatsAddr};
+use healthcheck::sink::{self, DownState, HaproxySink, Sink, SinkError, StatsAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// HAProxy in the foreground, stopped (by pid) on drop.
@@ -33,6 +34,15 @@ fn haproxy_binary() -> Option<PathBuf> {
 }
 
 fn start_haproxy() -> Option<Haproxy> {
+    // Backends only, servers on loopback ports nobody listens on: no
+    // traffic flows, only the runtime state is exercised.
+    start_haproxy_with(
+        "backend be_web\n    server web1 127.0.0.1:1 weight 10\n    server web2 127.0.0.1:2 weight 10\n    server sorry 127.0.0.1:3 weight 1\n",
+    )
+}
+
+/// HAProxy with `proxies` (haproxy.cfg sections) after global/defaults.
+fn start_haproxy_with(proxies: &str) -> Option<Haproxy> {
     let Some(bin) = haproxy_binary() else {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("CI=true but haproxy is not installed (apt-get install -y haproxy)");
@@ -43,15 +53,13 @@ fn start_haproxy() -> Option<Haproxy> {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("stats.sock");
     let cfg = dir.path().join("haproxy.cfg");
-    // Backends only, servers on loopback ports nobody listens on: no
-    // traffic flows, only the runtime state is exercised.
     std::fs::write(
         &cfg,
         format!(
             "global\n    stats socket {} mode 600 level admin\n\
-             defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
-             backend be_web\n    server web1 127.0.0.1:1 weight 10\n    server web2 127.0.0.1:2 weight 10\n    server sorry 127.0.0.1:3 weight 1\n",
-            socket.display()
+             defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n{}",
+            socket.display(),
+            proxies
         ),
     )
     .unwrap();
@@ -159,4 +167,113 @@ async fn haproxy_runtime_api_end_to_end() {
     // A server HAProxy does not know: its error comes back.
     let err = sink.apply(&ev(2, ServerChange::Down)).await.unwrap_err();
     assert!(matches!(err, SinkError::Rejected { .. }), "{err}");
+}
+
+/// A backend that answers every connection with its name, then closes.
+async fn backend(listener: tokio::net::TcpListener, name: u8) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s.write_all(&[name]).await;
+        }
+    })
+}
+
+/// Connect through HAProxy's frontend and read which backend answered.
+async fn through(front: u16) -> Option<u8> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", front))
+        .await
+        .ok()?;
+    let mut b = [0u8; 1];
+    match tokio::time::timeout(Duration::from_secs(2), s.read_exact(&mut b)).await {
+        Ok(Ok(_)) => Some(b[0]),
+        _ => None,
+    }
+}
+
+async fn wait_state(sock: &Path, server: &str, want_maint: bool) {
+    for _ in 0..400 {
+        let s = servers_state(sock).await;
+        if (s[server].0 & FMAINT == FMAINT) == want_maint {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{server} never reached maint={want_maint}");
+}
+
+#[tokio::test]
+async fn engine_prunes_a_dead_backend_from_haproxy() {
+    let l1 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let l2 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (p1, p2) = (
+        l1.local_addr().unwrap().port(),
+        l2.local_addr().unwrap().port(),
+    );
+    let front = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let Some(h) = start_haproxy_with(&format!(
+        "frontend fe\n    bind 127.0.0.1:{front}\n    default_backend be_web\n\
+         backend be_web\n    balance roundrobin\n    server web1 127.0.0.1:{p1}\n    server web2 127.0.0.1:{p2}\n"
+    )) else {
+        return;
+    };
+    wait_for_socket(&h.socket).await;
+    let b1 = backend(l1, b'1').await;
+    let _b2 = backend(l2, b'2').await;
+
+    let text = format!(
+        "virtual_server 192.0.2.10 80 {{\n delay_loop 0.2\n\
+         real_server 127.0.0.1 {p1} {{\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n warmup 0\n }}\n }}\n\
+         real_server 127.0.0.1 {p2} {{\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n warmup 0\n }}\n }}\n}}\n"
+    );
+    let loaded = conf::load_keepalived_str("t.conf", &text, &conf::ParseOptions::default());
+    assert!(loaded.is_ok(), "{:?}", loaded.diagnostics);
+    let engine = Engine::from_config(&loaded.config, 1, 1, std::time::Instant::now(), 5);
+    let mut haproxy = HaproxySink::new(StatsAddr::Unix(h.socket.clone()));
+    haproxy
+        .map(0, 0, "be_web", "web1")
+        .map(0, 1, "be_web", "web2");
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let sinks = tokio::spawn(sink::dispatch(rx, vec![Box::new(haproxy)]));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(engine.run(16, tx, async {
+        let _ = stopped.await;
+    }));
+
+    // Both serve.
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(through(front).await);
+    }
+    assert!(
+        seen.contains(&Some(b'1')) && seen.contains(&Some(b'2')),
+        "{seen:?}"
+    );
+
+    // Backend 1 dies: the engine puts it in maintenance, traffic goes to 2.
+    b1.abort();
+    let _ = b1.await;
+    wait_state(&h.socket, "web1", true).await;
+    for _ in 0..6 {
+        assert_eq!(through(front).await, Some(b'2'));
+    }
+
+    // It comes back on the same port: ready again, traffic shared.
+    let l1 = tokio::net::TcpListener::bind(("127.0.0.1", p1))
+        .await
+        .unwrap();
+    let _b1 = backend(l1, b'1').await;
+    wait_state(&h.socket, "web1", false).await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(through(front).await);
+    }
+    assert!(seen.contains(&Some(b'1')), "{seen:?}");
+
+    stop.send(()).unwrap();
+    run.await.unwrap();
+    sinks.await.unwrap();
 }
