@@ -693,8 +693,9 @@ impl Topology {
     // ----- addresses ---------------------------------------------------------
 
     /// Addresses on the node's eth0 (from `ip -j addr`).
+    /// Addresses on every interface of `node` (VIPs may live on a VMAC).
     pub fn addresses(&self, node: Node) -> Result<Vec<IpAddr>> {
-        let out = self.ip(&self.node(node).ns, ["-j", "addr", "show", "dev", "eth0"])?;
+        let out = self.ip(&self.node(node).ns, ["-j", "addr", "show"])?;
         parse_addr_json(&out)
     }
 

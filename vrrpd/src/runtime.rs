@@ -71,7 +71,14 @@ struct Inbound {
 struct Slot {
     spec: InstanceSpec,
     fsm: Instance,
+    /// Where its adverts are received (the configured interface).
     link: usize,
+    /// Where its VIPs live and its gratuitous ARPs leave: the VMAC with
+    /// `use_vmac`, else `link`.
+    vip_link: usize,
+    /// Where its adverts leave: the VMAC unless `vmac_xmit_base`.
+    tx_link: usize,
+    vmac: Option<VmacState>,
     src: IpAddr,
     /// When we last announced (GARP/NA), for logs and tests.
     vips_installed: bool,
@@ -82,6 +89,17 @@ struct Slot {
     group_fault: bool,
     /// The last state changes, newest last, for the status command.
     history: std::collections::VecDeque<Transition>,
+}
+
+/// A VMAC interface an instance uses, and what to undo at exit.
+struct VmacState {
+    ifindex: u32,
+    name: String,
+    /// We created it (it did not exist): we delete it.
+    created: bool,
+    parent: String,
+    /// The parent's settings before we changed them.
+    parent_old: Vec<(String, String)>,
 }
 
 /// One state change as the status command reports it.
@@ -304,7 +322,15 @@ impl Runtime {
         }
     }
 
-    async fn link_for(&mut self, ifname: &str, family: Family) -> Result<usize, RuntimeError> {
+    /// The link for (`ifname`, `family`), opened on first use. `listen`:
+    /// also start its receive task (a VMAC only sends: its adverts are
+    /// received on the parent, which sees every frame the VMAC would).
+    async fn link_for(
+        &mut self,
+        ifname: &str,
+        family: Family,
+        listen: bool,
+    ) -> Result<usize, RuntimeError> {
         let key = LinkKey {
             ifname: ifname.to_owned(),
             family,
@@ -339,35 +365,37 @@ impl Runtime {
         };
         let tx = self.inbound_tx.clone();
         let sock = socket.clone();
-        self.recv_tasks.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; RECV_BUF];
-            loop {
-                match sock.recv(&mut buf).await {
-                    Ok(received) => {
-                        let payload = buf[..received.len].to_vec();
-                        let msg = Inbound {
-                            link: index,
-                            received,
-                            payload,
-                        };
-                        if tx.send(msg).await.is_err() {
-                            return;
+        if listen {
+            self.recv_tasks.push(tokio::spawn(async move {
+                let mut buf = vec![0u8; RECV_BUF];
+                loop {
+                    match sock.recv(&mut buf).await {
+                        Ok(received) => {
+                            let payload = buf[..received.len].to_vec();
+                            let msg = Inbound {
+                                link: index,
+                                received,
+                                payload,
+                            };
+                            if tx.send(msg).await.is_err() {
+                                return;
+                            }
+                        }
+                        // One bad datagram: drop it and read the next.
+                        Err(e @ crate::net::NetError::Malformed(_)) => {
+                            debug!("receive on link {index}: {e}");
+                        }
+                        // A socket error that persists (interface gone) must
+                        // not spin the CPU; the interface may come back.
+                        Err(e) => {
+                            warn!("receive on link {index}: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                     }
-                    // One bad datagram: drop it and read the next.
-                    Err(e @ crate::net::NetError::Malformed(_)) => {
-                        debug!("receive on link {index}: {e}");
-                    }
-                    // A socket error that persists (interface gone) must
-                    // not spin the CPU; the interface may come back.
-                    Err(e) => {
-                        warn!("receive on link {index}: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
                 }
-            }
-        }));
-        info!(interface = ifname, ?family, ifindex, %primary, "listening for VRRP");
+            }));
+        }
+        info!(interface = ifname, ?family, ifindex, %primary, listen, "VRRP socket open");
         self.links.push(Link {
             key,
             ifindex,
@@ -379,15 +407,118 @@ impl Runtime {
         Ok(index)
     }
 
+    /// Create (or reuse) the VMAC of an instance and set keepalived's
+    /// interface settings on it and its parent.
+    /// Returns the VMAC's link, what to undo at exit, and the parent's
+    /// primary address (the source of the adverts, as keepalived sends them).
+    async fn open_vmac(
+        &mut self,
+        parent: &str,
+        family: Family,
+        v: &crate::setup::VmacSpec,
+    ) -> Result<(usize, VmacState, IpAddr), RuntimeError> {
+        let wrap = |source| RuntimeError::Link {
+            ifname: v.name.clone(),
+            source,
+        };
+        let wrap_parent = |source| RuntimeError::Link {
+            ifname: parent.to_owned(),
+            source,
+        };
+        let parent_ix = self.netlink.link_index(parent).await.map_err(wrap_parent)?;
+        let parent_primary = self
+            .netlink
+            .primary_address(parent_ix, family)
+            .await
+            .map_err(wrap_parent)?
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let (ifindex, created) = self
+            .netlink
+            .add_vmac(parent_ix, &v.name, v.mac)
+            .await
+            .map_err(wrap)?;
+        let io = |source: std::io::Error| RuntimeError::Link {
+            ifname: v.name.clone(),
+            source: crate::net::NetError::Io {
+                op: "interface settings",
+                ifname: v.name.clone(),
+                source,
+            },
+        };
+        crate::net::sysctl::apply(&v.name, crate::net::sysctl::VMAC).map_err(io)?;
+        let parent_old =
+            crate::net::sysctl::apply(parent, crate::net::sysctl::VMAC_PARENT).map_err(io)?;
+        if crate::net::sysctl::get("all", "rp_filter").is_ok_and(|v| v != "0") {
+            warn!(vmac = %v.name, "net.ipv4.conf.all.rp_filter is not 0: traffic to the VIPs on the VMAC may be dropped");
+        }
+        info!(vmac = %v.name, ifindex, created, parent, "VMAC ready");
+        let vl = self.link_for(&v.name, family, true).await?;
+        Ok((
+            vl,
+            VmacState {
+                ifindex,
+                name: v.name.clone(),
+                created,
+                parent: parent.to_owned(),
+                parent_old,
+            },
+            parent_primary,
+        ))
+    }
+
+    /// Undo [`Runtime::open_vmac`]: delete a VMAC we created, and put the
+    /// parent's settings back when no other instance uses a VMAC on it.
+    async fn close_vmac(&mut self, i: usize) {
+        let Some(v) = self.slots[i].vmac.take() else {
+            return;
+        };
+        if v.created {
+            match self.netlink.del_link(v.ifindex).await {
+                Ok(_) => info!(vmac = %v.name, "VMAC removed"),
+                Err(e) => warn!(vmac = %v.name, "removing VMAC: {e}"),
+            }
+        }
+        let parent_in_use = self
+            .slots
+            .iter()
+            .any(|s| !s.stopped && s.vmac.as_ref().is_some_and(|o| o.parent == v.parent));
+        if !parent_in_use {
+            for (key, value) in &v.parent_old {
+                if let Err(e) = crate::net::sysctl::set(&v.parent, key, value) {
+                    warn!(interface = %v.parent, key, "restoring setting: {e}");
+                }
+            }
+        }
+    }
+
     async fn add_instance(
         &mut self,
         spec: InstanceSpec,
         trackers: Trackers,
     ) -> Result<(), RuntimeError> {
-        let link = self.link_for(&spec.interface, spec.family).await?;
+        // With a VMAC everything happens on the VMAC, receiving included:
+        // a peer's advert carries the same virtual MAC as our own VMAC, and
+        // the kernel hands such a frame to our VMAC only, never to the
+        // parent (macvlan treats it as looped back).
+        let (link, vip_link, tx_link, vmac, primary) = match spec.vmac.clone() {
+            None => {
+                let l = self.link_for(&spec.interface, spec.family, true).await?;
+                (l, l, l, None, self.links[l].primary)
+            }
+            Some(v) => {
+                let (vl, state, parent_primary) =
+                    self.open_vmac(&spec.interface, spec.family, &v).await?;
+                let tx = if v.xmit_base {
+                    self.link_for(&spec.interface, spec.family, false).await?
+                } else {
+                    vl
+                };
+                (vl, vl, tx, Some(state), parent_primary)
+            }
+        };
         let src = match spec.source {
             Some(s) => s,
-            None => self.links[link].primary,
+            None => primary,
         };
         if src.is_unspecified() {
             return Err(RuntimeError::NoSource {
@@ -402,13 +533,16 @@ impl Runtime {
         // keepalived does the same at start-up ("removing VIPs"), also for
         // priority 255: its VIPs are added when it becomes master.
         if !self.dont_release {
-            self.remove_vips(link, &spec.vips, &spec.name, "start-up cleanup")
+            self.remove_vips(vip_link, &spec.vips, &spec.name, "start-up cleanup")
                 .await;
         }
         self.slots.push(Slot {
             fsm: Instance::new(fsm_cfg),
             spec,
             link,
+            vip_link,
+            tx_link,
+            vmac,
             src,
             vips_installed: false,
             stopped: false,
@@ -590,6 +724,9 @@ impl Runtime {
         }
         self.slots[i].vips_installed = false;
         self.slots[i].stopped = true;
+        if !self.dont_release {
+            self.close_vmac(i).await;
+        }
         info!(instance = %self.slots[i].spec.name, state = %self.slots[i].fsm.state(), at = ?now, "instance retired by reload");
     }
 
@@ -601,14 +738,16 @@ impl Runtime {
         }
         for i in 0..self.slots.len() {
             if self.slots[i].vips_installed {
-                let (link, vips, name) = (
-                    self.slots[i].link,
-                    self.slots[i].spec.vips.clone(),
-                    self.slots[i].spec.name.clone(),
-                );
+                let (link, vips, name) = self.slot_vips(i);
                 self.remove_vips(link, &vips, &name, "exit").await;
                 self.slots[i].vips_installed = false;
             }
+        }
+        // Nothing left behind: VMACs we created go, parents get their
+        // settings back.
+        for i in 0..self.slots.len() {
+            self.slots[i].stopped = true;
+            self.close_vmac(i).await;
         }
     }
 
@@ -920,12 +1059,12 @@ impl Runtime {
 
     fn slot_vips(&self, i: usize) -> (usize, Vec<Vip>, String) {
         let s = &self.slots[i];
-        (s.link, s.spec.vips.clone(), s.spec.name.clone())
+        (s.vip_link, s.spec.vips.clone(), s.spec.name.clone())
     }
 
     async fn send_advert(&mut self, i: usize, priority: u8) {
         let slot = &self.slots[i];
-        let link = &self.links[slot.link];
+        let link = &self.links[slot.tx_link];
         let adv = slot.spec.advert(priority);
         let group = match slot.spec.family {
             Family::V4 => IpAddr::V4(VRRP_GROUP_V4),
@@ -953,7 +1092,7 @@ impl Runtime {
     }
     async fn announce(&mut self, i: usize) {
         let slot = &self.slots[i];
-        let link = &self.links[slot.link];
+        let link = &self.links[slot.vip_link];
         for _ in 0..slot.spec.garp_repeat.max(1) {
             for vip in &slot.spec.vips {
                 let res = match vip.addr {

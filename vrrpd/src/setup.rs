@@ -22,6 +22,18 @@ pub struct Vip {
     pub label: Option<String>,
 }
 
+/// keepalived's `use_vmac`: a macvlan carrying the virtual router MAC
+/// (00-00-5E-00-01-{VRID}, RFC 5798 §7.3), on which the VIPs live and from
+/// which adverts and gratuitous ARPs leave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmacSpec {
+    /// Default `vrrp.{VRID}`, as keepalived names it.
+    pub name: String,
+    pub mac: [u8; 6],
+    /// `vmac_xmit_base`: send adverts from the parent interface instead.
+    pub xmit_base: bool,
+}
+
 /// Everything the runtime needs to run one `vrrp_instance`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceSpec {
@@ -49,6 +61,7 @@ pub struct InstanceSpec {
     pub skip_check_adv_addr: bool,
     /// Gratuitous ARPs / NAs sent per announcement (`garp_master_repeat`).
     pub garp_repeat: u32,
+    pub vmac: Option<VmacSpec>,
     /// The instance's tracking configuration as written, so a reload that
     /// only changes trackers counts as a change of the instance.
     pub track_fingerprint: String,
@@ -121,6 +134,8 @@ pub enum SetupError {
     Track { name: String, detail: String },
     #[error("notify: {0}")]
     Notify(String),
+    #[error("vrrp_instance {name}: use_vmac: {detail}")]
+    Vmac { name: String, detail: String },
     #[error("vrrp_instance {0}: no interface")]
     NoInterface(String),
     #[error("vrrp_instance {name}: version {version} is not 2 or 3")]
@@ -272,6 +287,33 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
         _ => Auth::None,
     };
     let source = i.unicast_src_ip.or(i.mcast_src_ip);
+    let vmac = match &i.use_vmac {
+        None => None,
+        // An IPv6 VMAC needs its own link-local address handling (every
+        // node's VMAC has the same MAC, so the same EUI-64 address).
+        Some(_) if family == Family::V6 => {
+            return Err(SetupError::Vmac {
+                name: i.name.clone(),
+                detail: "IPv6 instances with use_vmac are not supported yet".into(),
+            })
+        }
+        Some(v) => Some(VmacSpec {
+            name: v
+                .interface
+                .clone()
+                .unwrap_or_else(|| format!("vrrp.{}", i.virtual_router_id)),
+            mac: match &v.mac {
+                Some(text) => {
+                    parse_vmac(text, i.virtual_router_id).ok_or_else(|| SetupError::Vmac {
+                        name: i.name.clone(),
+                        detail: format!("bad MAC address {text:?}"),
+                    })?
+                }
+                None => crate::net::virtual_router_mac(family, i.virtual_router_id),
+            },
+            xmit_base: i.vmac_xmit_base,
+        }),
+    };
     let unspecified = match family {
         Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -315,11 +357,26 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
         checksum_mode: ChecksumMode::default(),
         skip_check_adv_addr: i.skip_check_adv_addr,
         garp_repeat: i.garp_master_repeat,
+        vmac,
         track_fingerprint: format!(
             "{:?}{:?}{:?}{:?}{}",
             i.track_interface, i.track_script, i.track_file, i.track_process, i.dont_track_primary
         ),
     })
+}
+
+/// A MAC as `use_vmac` writes it; five octets mean "append the VRID"
+/// (keepalived.conf(5)).
+fn parse_vmac(text: &str, vrid: u8) -> Option<[u8; 6]> {
+    let octets: Vec<u8> = text
+        .split(':')
+        .map(|o| u8::from_str_radix(o, 16).ok())
+        .collect::<Option<_>>()?;
+    match octets.as_slice() {
+        [a, b, c, d, e] => Some([*a, *b, *c, *d, *e, vrid]),
+        [a, b, c, d, e, f] => Some([*a, *b, *c, *d, *e, *f]),
+        _ => None,
+    }
 }
 
 /// How long a master that is stopping keeps its VIPs after the new master's
@@ -373,6 +430,21 @@ mod tests {
         // Only the first 8 bytes of auth_pass go on the wire (RFC 2338 §5.3.6.1).
         assert_eq!(s.auth, Auth::pass("secretpa"));
         assert_eq!(s.vips[0].prefix, 32);
+    }
+
+    #[test]
+    fn use_vmac_defaults_to_the_rfc_mac_and_keepalived_name() {
+        let s = specs(
+            "vrrp_instance M {\n interface eth0\n virtual_router_id 51\n use_vmac\n virtual_ipaddress {\n  192.0.2.50\n }\n}\nvrrp_instance N {\n interface eth0\n virtual_router_id 52\n use_vmac vm52 02:00:00:00:aa\n vmac_xmit_base\n virtual_ipaddress {\n  192.0.2.51\n }\n}\n",
+        );
+        let m = s[0].vmac.clone().unwrap();
+        assert_eq!(m.name, "vrrp.51");
+        assert_eq!(m.mac, [0x00, 0x00, 0x5e, 0x00, 0x01, 51]);
+        assert!(!m.xmit_base);
+        let n = s[1].vmac.clone().unwrap();
+        assert_eq!(n.name, "vm52");
+        assert_eq!(n.mac, [0x02, 0, 0, 0, 0xaa, 52]);
+        assert!(n.xmit_base);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 pub mod addr;
 pub mod announce;
 pub mod socket;
+pub mod sysctl;
 
 use std::io;
 

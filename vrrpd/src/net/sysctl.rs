@@ -1,0 +1,79 @@
+//! Per-interface IPv4 settings under `/proc/sys/net/ipv4/conf/IF/` (of the
+//! network namespace the daemon runs in).
+//!
+//! `use_vmac` needs keepalived's settings (`vrrp_if_config.c`): on the VMAC,
+//! `arp_ignore=1` (answer ARP only for its own addresses), `accept_local=1`,
+//! `rp_filter=0` (it has no route back of its own) and
+//! `promote_secondaries=1`; on the parent, `arp_ignore=1` and `arp_filter=1`
+//! so that it never answers ARP for a VIP with its own MAC.
+
+use std::io;
+use std::path::PathBuf;
+
+fn path(ifname: &str, key: &str) -> io::Result<PathBuf> {
+    // An interface name never contains '/', and "." / ".." are not names
+    // the kernel accepts; refuse them rather than write elsewhere.
+    if ifname.is_empty() || ifname.contains('/') || ifname == "." || ifname == ".." {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name {ifname:?}"),
+        ));
+    }
+    Ok(PathBuf::from("/proc/sys/net/ipv4/conf")
+        .join(ifname)
+        .join(key))
+}
+
+pub fn get(ifname: &str, key: &str) -> io::Result<String> {
+    Ok(std::fs::read_to_string(path(ifname, key)?)?
+        .trim()
+        .to_owned())
+}
+
+pub fn set(ifname: &str, key: &str, value: &str) -> io::Result<()> {
+    std::fs::write(path(ifname, key)?, value)
+}
+
+/// The settings a VMAC interface needs.
+pub const VMAC: &[(&str, &str)] = &[
+    ("arp_ignore", "1"),
+    ("accept_local", "1"),
+    ("rp_filter", "0"),
+    ("promote_secondaries", "1"),
+];
+
+/// The settings the VMAC's parent needs.
+pub const VMAC_PARENT: &[(&str, &str)] = &[("arp_ignore", "1"), ("arp_filter", "1")];
+
+/// Apply `settings` to `ifname`; returns the previous values, for restoring.
+pub fn apply(ifname: &str, settings: &[(&str, &str)]) -> io::Result<Vec<(String, String)>> {
+    let mut old = Vec::with_capacity(settings.len());
+    for (key, value) in settings {
+        old.push(((*key).to_owned(), get(ifname, key)?));
+        set(ifname, key, value)?;
+    }
+    Ok(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_names_that_leave_the_directory() {
+        assert!(path("../all", "rp_filter").is_err());
+        assert!(path("..", "rp_filter").is_err());
+        assert!(path("", "rp_filter").is_err());
+        assert_eq!(
+            path("eth0", "arp_ignore").unwrap(),
+            PathBuf::from("/proc/sys/net/ipv4/conf/eth0/arp_ignore")
+        );
+    }
+
+    #[test]
+    fn reads_loopback_settings() {
+        // Every namespace has lo; the value is a number.
+        let v = get("lo", "arp_ignore").unwrap();
+        assert!(v.parse::<u32>().is_ok(), "{v}");
+    }
+}
