@@ -173,19 +173,17 @@ struct SourceFile {
     path: Arc<Path>,
     text: Arc<str>,
     /// Byte offset of the start of each line: a config with many warnings
-    /// must not rescan a 400,000-line file for each one.
-    line_starts: Vec<usize>,
+    /// must not rescan a 400,000-line file for each one. Built on the
+    /// first lookup: a config without diagnostics never needs it.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl SourceMap {
     pub fn add(&mut self, path: Arc<Path>, text: Arc<str>) {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
         self.files.push(SourceFile {
             path,
             text,
-            line_starts,
+            line_starts: std::sync::OnceLock::new(),
         });
     }
 
@@ -193,7 +191,12 @@ impl SourceMap {
     pub fn line(&self, loc: &Location) -> Option<String> {
         let f = self.files.iter().find(|f| *f.path == *loc.file)?;
         let k = (loc.line as usize).checked_sub(1)?;
-        let start = *f.line_starts.get(k)?;
+        let starts = f.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(f.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let start = *starts.get(k)?;
         if start > f.text.len() || (start == f.text.len() && k > 0) {
             return None;
         }

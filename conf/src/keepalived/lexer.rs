@@ -122,7 +122,7 @@ pub struct ParseOutput {
 /// them. An unreadable top-level file gives one error without a location.
 pub fn parse_file(path: &Path, opts: &ParseOptions) -> ParseOutput {
     let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(bytes) => text_of(bytes),
         Err(e) => {
             let mut diagnostics = Diagnostics::default();
             diagnostics.push(Diagnostic::error(
@@ -143,8 +143,17 @@ pub fn parse_file(path: &Path, opts: &ParseOptions) -> ParseOutput {
         .map(Path::to_path_buf);
     let canonical = std::fs::canonicalize(path).ok();
     let mut pre = preprocess::Preprocessor::new(opts);
-    pre.run_top(file, dir, canonical, &text);
+    pre.run_top(file, dir, canonical, text);
     pre.finish()
+}
+
+/// A file's bytes as text (invalid UTF-8 replaced), shared between the
+/// parse and the [`SourceMap`]: one copy of a large file, not three.
+pub(crate) fn text_of(bytes: Vec<u8>) -> Arc<str> {
+    match String::from_utf8(bytes) {
+        Ok(s) => Arc::from(s),
+        Err(e) => Arc::from(String::from_utf8_lossy(e.as_bytes())),
+    }
 }
 
 /// Parse keepalived.conf text that did not come from a file (tests,
@@ -152,16 +161,23 @@ pub fn parse_file(path: &Path, opts: &ParseOptions) -> ParseOutput {
 /// includes are resolved against the current directory.
 pub fn parse_str(name: &str, text: &str, opts: &ParseOptions) -> ParseOutput {
     let mut pre = preprocess::Preprocessor::new(opts);
-    pre.run_top(diag::inline_path(name), None, None, text);
+    pre.run_top(diag::inline_path(name), None, None, Arc::from(text));
     pre.finish()
 }
 
 /// Builds the block tree from statements and braces as the preprocessor
 /// produces them. Blocks may span include files, as in keepalived, which
 /// reads all files as one stream.
-#[derive(Debug)]
+///
+/// The statements of all open blocks live in one vector, each block's
+/// after the previous ones; closing a block moves its statements into a
+/// vector of exactly their number (a large config has hundreds of
+/// thousands of blocks, and growth slack would be most of the tree).
+#[derive(Debug, Default)]
 pub(crate) struct TreeBuilder {
-    /// `stack[0]` is the top level; each further frame is an open block.
+    /// Statements of the top level and of every open block, in order.
+    nodes: Vec<Node>,
+    /// The open blocks, outermost first (the top level has no frame).
     stack: Vec<Frame>,
     /// True right after a statement: a `{` now opens that statement's block.
     can_open: bool,
@@ -171,38 +187,19 @@ pub(crate) struct TreeBuilder {
 
 #[derive(Debug)]
 struct Frame {
-    /// The statement owning the block; `None` for the top level and for a
-    /// stray `{` (whose contents are kept at the enclosing level, as
-    /// keepalived ignores the `{` and reads on).
+    /// The statement owning the block; `None` for a stray `{` (whose
+    /// contents are kept at the enclosing level, as keepalived ignores the
+    /// `{` and reads on).
     node: Option<Node>,
-    children: Vec<Node>,
+    /// Index in `nodes` of the block's first statement.
+    start: usize,
     /// Where the `{` is.
-    open: Option<Location>,
-}
-
-impl Default for TreeBuilder {
-    fn default() -> Self {
-        TreeBuilder {
-            stack: vec![Frame {
-                node: None,
-                children: Vec::new(),
-                open: None,
-            }],
-            can_open: false,
-            too_deep: 0,
-        }
-    }
+    open: Location,
 }
 
 impl TreeBuilder {
-    fn top(&mut self) -> &mut Frame {
-        // The top level is never popped, so the stack is never empty.
-        let last = self.stack.len() - 1;
-        &mut self.stack[last]
-    }
-
     pub(crate) fn statement(&mut self, node: Node) {
-        self.top().children.push(node);
+        self.nodes.push(node);
         self.can_open = true;
     }
 
@@ -213,7 +210,8 @@ impl TreeBuilder {
     }
 
     pub(crate) fn open(&mut self, loc: Location, diags: &mut Diagnostics) {
-        if self.stack.len() > MAX_BLOCK_DEPTH || self.too_deep > 0 {
+        // The top level counts as a level, as it always did.
+        if self.stack.len() + 1 > MAX_BLOCK_DEPTH || self.too_deep > 0 {
             if self.too_deep == 0 {
                 diags.push(Diagnostic::error(
                     Some(loc),
@@ -227,8 +225,9 @@ impl TreeBuilder {
             self.can_open = false;
             return;
         }
+        // `can_open` means the last statement is in the innermost block.
         let node = if self.can_open {
-            self.top().children.pop()
+            self.nodes.pop()
         } else {
             None
         };
@@ -241,8 +240,8 @@ impl TreeBuilder {
         }
         self.stack.push(Frame {
             node,
-            children: Vec::new(),
-            open: Some(loc),
+            start: self.nodes.len(),
+            open: loc,
         });
         self.can_open = false;
     }
@@ -253,7 +252,7 @@ impl TreeBuilder {
             self.too_deep -= 1;
             return;
         }
-        if self.stack.len() <= 1 {
+        if self.stack.is_empty() {
             diags.push(Diagnostic::error(
                 Some(loc),
                 None,
@@ -266,34 +265,31 @@ impl TreeBuilder {
 
     fn pop_frame(&mut self) {
         if let Some(frame) = self.stack.pop() {
-            let parent = self.top();
-            match frame.node {
-                Some(mut node) => {
-                    node.children = Some(frame.children);
-                    parent.children.push(node);
-                }
-                None => parent.children.extend(frame.children),
+            // A stray `{`'s statements simply stay where they are, at the
+            // enclosing level.
+            if let Some(mut node) = frame.node {
+                node.children = Some(self.nodes.drain(frame.start..).collect());
+                self.nodes.push(node);
             }
         }
     }
 
     pub(crate) fn finish(mut self, diags: &mut Diagnostics) -> Vec<Node> {
         // Report unclosed blocks outermost first, the order they appear in.
-        let mut unclosed = Vec::new();
-        for frame in self.stack.iter().skip(1) {
-            if let (Some(open), Some(node)) = (&frame.open, &frame.node) {
-                unclosed.push(Diagnostic::error(
-                    Some(open.clone()),
+        for frame in &self.stack {
+            if let Some(node) = &frame.node {
+                diags.push(Diagnostic::error(
+                    Some(frame.open.clone()),
                     Some(&node.keyword),
                     "block opened here is never closed (missing '}')",
                 ));
             }
         }
-        diags.items.extend(unclosed);
-        while self.stack.len() > 1 {
+        while !self.stack.is_empty() {
             self.pop_frame();
         }
-        self.stack.pop().map(|f| f.children).unwrap_or_default()
+        self.nodes.shrink_to_fit();
+        self.nodes
     }
 }
 

@@ -181,6 +181,37 @@ fn decomment(input: impl Iterator<Item = (u8, Pos)>, out: &mut Line) -> Decommen
     }
 }
 
+/// The common line that needs none of the preprocessing beyond comment
+/// removal: ASCII up to any comment, no `\`, `"` or `$` anywhere (a `\`
+/// in a comment can still continue the line), not starting with `@` or `~`.
+/// Returns the range [`decomment`] would keep: leading and trailing blanks
+/// and the comment removed.
+fn plain_line(raw: &[u8]) -> Option<(usize, usize)> {
+    let mut cut = raw.len();
+    for (i, &b) in raw.iter().enumerate() {
+        match b {
+            b'#' | b'!' => {
+                cut = i;
+                break;
+            }
+            b'\\' | b'"' | b'$' => return None,
+            _ => {}
+        }
+    }
+    if raw[cut..].contains(&b'\\') || !raw[..cut].is_ascii() {
+        return None;
+    }
+    let start = skip_blanks(raw, 0).min(cut);
+    let mut end = cut;
+    while end > start && is_blank(raw[end - 1]) {
+        end -= 1;
+    }
+    if start < end && matches!(raw[start], b'@' | b'~') {
+        return None;
+    }
+    Some((start, end))
+}
+
 /// Bytes of a physical line with their positions (columns in characters).
 fn raw_chars(raw: &[u8], line: u32) -> impl Iterator<Item = (u8, Pos)> + '_ {
     let mut col = 0u32;
@@ -508,6 +539,7 @@ pub(super) struct Preprocessor<'o> {
     warned_undefined: HashSet<String>,
     rng: u64,
     scratch: Line,
+    args_scratch: Vec<Arg>,
     /// A runaway expansion was reported; parameters are no longer expanded.
     expansion_stopped: bool,
     /// Expansion nesting of the line being emitted (for includes in it).
@@ -555,6 +587,7 @@ impl<'o> Preprocessor<'o> {
             warned_undefined: HashSet::new(),
             rng: seed | 1,
             scratch: Line::default(),
+            args_scratch: Vec::new(),
             expansion_stopped: false,
             emit_depth: 0,
         }
@@ -565,9 +598,9 @@ impl<'o> Preprocessor<'o> {
         path: Arc<Path>,
         dir: Option<PathBuf>,
         canonical: Option<PathBuf>,
-        text: &str,
+        text: Arc<str>,
     ) {
-        self.add_source(&path, text);
+        self.add_source(&path, &text);
         if let Some(c) = canonical {
             self.include_stack.push((c, path.clone()));
         }
@@ -577,7 +610,7 @@ impl<'o> Preprocessor<'o> {
             depth: 0,
             gen_base: 0,
         };
-        self.run_file(&fc, text);
+        self.run_file(&fc, &text);
     }
 
     pub(super) fn finish(mut self) -> ParseOutput {
@@ -619,9 +652,9 @@ impl<'o> Preprocessor<'o> {
         }
     }
 
-    fn add_source(&mut self, path: &Arc<Path>, text: &str) {
+    fn add_source(&mut self, path: &Arc<Path>, text: &Arc<str>) {
         if !self.texts.contains_key(path) {
-            let text: Arc<str> = Arc::from(text);
+            let text = text.clone();
             self.texts.insert(path.clone(), text.clone());
             self.sources.add(path.clone(), text);
         }
@@ -652,6 +685,21 @@ impl<'o> Preprocessor<'o> {
             }
             if raw.is_empty() {
                 continue;
+            }
+            if fc.gen_base <= MAX_GEN_DEPTH {
+                if let Some((start, end)) = plain_line(raw) {
+                    // What decomment + handle_line would do, without
+                    // recording a position per byte: the line is ASCII, so
+                    // the column of byte i is i + 1.
+                    if start < end {
+                        self.emit_depth = fc.gen_base;
+                        self.emit_line(fc, &raw[start..end], |i| Pos {
+                            line: lineno,
+                            col: u32::try_from(start + i + 1).unwrap_or(u32::MAX),
+                        });
+                    }
+                    continue;
+                }
             }
             let mut line = std::mem::take(&mut self.scratch);
             line.clear();
@@ -848,7 +896,7 @@ impl<'o> Preprocessor<'o> {
             self.warn_undefined(fc, line);
         }
         self.emit_depth = gen_depth;
-        self.emit_line(fc, line);
+        self.emit_line(fc, &line.text, |i| line.pos[i]);
         // Multi-line values can expand to themselves twice over; count their
         // lines like ~SEQ output so that cannot run away.
         let pending_bytes = pending.iter().map(Line::len).max().unwrap_or(0);
@@ -1303,9 +1351,9 @@ impl<'o> Preprocessor<'o> {
     }
 
     /// Split the finished line at braces and into words, handling an
-    /// `include` at the start of any piece.
-    fn emit_line(&mut self, fc: &FileCtx, line: &Line) {
-        let t = &line.text;
+    /// `include` at the start of any piece. `pos(i)` is where byte `i` of
+    /// `t` was written.
+    fn emit_line(&mut self, fc: &FileCtx, t: &[u8], pos: impl Fn(usize) -> Pos) {
         let n = t.len();
         let mut s = 0;
         loop {
@@ -1317,17 +1365,17 @@ impl<'o> Preprocessor<'o> {
             }
             if let Some((kind, path_start)) = is_include(&t[s..]) {
                 self.tree.barrier();
-                self.include(fc, line, s, s + path_start, kind);
+                self.include(fc, t, pos(s), s + path_start, kind);
                 return;
             }
             match t[s] {
                 b'{' => {
-                    self.tree.open(fc.loc(line.pos[s]), &mut self.diags);
+                    self.tree.open(fc.loc(pos(s)), &mut self.diags);
                     s += 1;
                     continue;
                 }
                 b'}' => {
-                    self.tree.close(fc.loc(line.pos[s]), &mut self.diags);
+                    self.tree.close(fc.loc(pos(s)), &mut self.diags);
                     s += 1;
                     continue;
                 }
@@ -1335,10 +1383,14 @@ impl<'o> Preprocessor<'o> {
             }
             let e = find_brace(t, s);
             let mut keyword: Option<Arg> = None;
-            let mut args = Vec::new();
+            // Collected in a reused buffer, then copied into a vector of
+            // exactly the right size: half a million statements with
+            // growth slack would cost tens of MB.
+            let mut args = std::mem::take(&mut self.args_scratch);
+            args.clear();
             tokenize(
                 &t[s..e],
-                |i| fc.loc(line.pos[s + i]),
+                |i| fc.loc(pos(s + i)),
                 |a| {
                     if keyword.is_none() {
                         keyword = Some(a);
@@ -1348,27 +1400,21 @@ impl<'o> Preprocessor<'o> {
                 },
             );
             if let Some(k) = keyword {
+                let mut exact = Vec::with_capacity(args.len());
+                exact.append(&mut args);
                 self.tree.statement(Node {
                     keyword: k.text,
                     loc: k.loc,
-                    args,
+                    args: exact,
                     children: None,
                 });
             }
+            self.args_scratch = args;
             s = e;
         }
     }
 
-    fn include(
-        &mut self,
-        fc: &FileCtx,
-        line: &Line,
-        at: usize,
-        path_start: usize,
-        kind: IncludeKind,
-    ) {
-        let t = &line.text;
-        let p = line.pos[at];
+    fn include(&mut self, fc: &FileCtx, t: &[u8], p: Pos, path_start: usize, kind: IncludeKind) {
         let mut s = skip_blanks(t, path_start.min(t.len()));
         let mut e = t.len();
         while e > s && is_space(t[e - 1]) {
@@ -1507,7 +1553,7 @@ impl<'o> Preprocessor<'o> {
             return;
         }
         let text = match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(bytes) => super::text_of(bytes),
             Err(e) => {
                 self.error(
                     fc,
