@@ -420,18 +420,38 @@ impl Sink for ChannelSink {
     }
 }
 
-/// Feed every event from `events` to every sink, in order, logging sink
-/// failures (a failed sink does not stop the others). Returns when the
-/// channel closes.
+/// Feed every event from `events` to every sink, each sink in its own
+/// task with its own queue: every sink sees every event in order, a slow
+/// sink (a hanging script, an unreachable stats socket waiting for its
+/// timeout) does not hold back the others nor the checks feeding
+/// `events`, and a failure is logged without stopping anything. Returns
+/// when `events` closes and every sink has applied everything queued.
 pub async fn dispatch(
     mut events: tokio::sync::mpsc::Receiver<PoolEvent>,
-    mut sinks: Vec<Box<dyn Sink>>,
+    sinks: Vec<Box<dyn Sink>>,
 ) {
-    while let Some(e) = events.recv().await {
-        for s in sinks.iter_mut() {
-            if let Err(err) = s.apply(&e).await {
-                tracing::warn!(sink = s.name(), event = ?e, error = %err, "sink failed");
+    let mut queues = Vec::with_capacity(sinks.len());
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut sink in sinks {
+        // Unbounded: events are small and rare next to what a sink does
+        // per event, and blocking here would stall the health checks.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PoolEvent>();
+        queues.push(tx);
+        tasks.spawn(async move {
+            while let Some(e) = rx.recv().await {
+                if let Err(err) = sink.apply(&e).await {
+                    tracing::warn!(sink = sink.name(), event = ?e, error = %err, "sink failed");
+                }
             }
+        });
+    }
+    while let Some(e) = events.recv().await {
+        for q in &queues {
+            // A sink task only ends when its queue closes, so this cannot
+            // fail while `queues` is alive.
+            let _ = q.send(e.clone());
         }
     }
+    drop(queues);
+    while tasks.join_next().await.is_some() {}
 }

@@ -215,3 +215,38 @@ async fn dispatch_feeds_every_sink_and_survives_a_failing_one() {
     assert_eq!(quorum_rx.recv().await, Some(PoolEvent::QuorumUp { vs: 0 }));
     assert_eq!(quorum_rx.recv().await, None);
 }
+
+/// A sink that never finishes its first event.
+struct Stuck;
+
+impl Sink for Stuck {
+    fn name(&self) -> &str {
+        "stuck"
+    }
+
+    fn apply<'a>(&'a mut self, _event: &'a PoolEvent) -> sink::SinkFuture<'a> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test]
+async fn a_stuck_sink_does_not_hold_back_the_others() {
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(2);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(16);
+    let task = tokio::spawn(sink::dispatch(
+        events_rx,
+        vec![
+            Box::new(Stuck),
+            Box::new(ChannelSink::new(out_tx, |_| true)),
+        ],
+    ));
+    // More events than the input channel holds: the dispatcher keeps
+    // reading although one sink is stuck.
+    for rs in 0..6 {
+        events_tx.send(ev(rs, ServerChange::Down)).await.unwrap();
+    }
+    for rs in 0..6 {
+        assert_eq!(out_rx.recv().await, Some(ev(rs, ServerChange::Down)));
+    }
+    task.abort();
+}
