@@ -6,15 +6,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for pair in keepalived:keepalived tcpdump:tcpdump ip:iproute2 ; do
+for pair in keepalived:keepalived tcpdump:tcpdump ip:iproute2 systemd-analyze:systemd haproxy:haproxy ; do
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         echo "== installing ${need_pkgs[*]}"
+        # Packages like haproxy start a system service on install; the
+        # tests start their own instances and nothing else may run.
+        own_policy=
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+            chmod +x /usr/sbin/policy-rc.d
+            own_policy=1
+        fi
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+        [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
     else
         echo "== not root: cannot install ${need_pkgs[*]}; tests that need them will say so"
     fi
@@ -22,7 +31,7 @@ fi
 # The Debian package starts keepalived as a service on install: we never want
 # a system keepalived sending adverts or logging to the console during tests.
 if command -v systemctl >/dev/null 2>&1; then
-    systemctl stop keepalived >/dev/null 2>&1 || true
+    systemctl stop keepalived haproxy >/dev/null 2>&1 || true
 fi
 
 echo "== cargo fmt --check"

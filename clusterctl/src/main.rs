@@ -16,7 +16,7 @@ enum Command {
     /// Show the VRRP instances of a running vrrpd.
     Status {
         /// vrrpd's control socket (vrrpd's default: its pid file with .sock).
-        #[arg(long, default_value = "/run/vrrpd.sock")]
+        #[arg(long, default_value = "/run/vrrpd/vrrpd.sock")]
         socket: PathBuf,
         /// Print the daemon's JSON document instead of the table.
         #[arg(long)]

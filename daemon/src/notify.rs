@@ -29,3 +29,14 @@ pub fn stopping() {
 pub fn status(status: &str) {
     send(&[NotifyState::Status(status)]);
 }
+
+/// How often to ping systemd's watchdog: half of `WatchdogSec`, so one late
+/// ping is not yet a kill. `None` when the watchdog is off.
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    sd_notify::watchdog_enabled().map(|d| d / 2)
+}
+
+/// Tell systemd the main loop is alive.
+pub fn watchdog() {
+    send(&[NotifyState::Watchdog]);
+}

@@ -9,7 +9,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 use std::path::PathBuf;
 
 pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
-pub const DEFAULT_PIDFILE: &str = "/run/vrrpd.pid";
+pub const DEFAULT_PIDFILE: &str = "/run/vrrpd/vrrpd.pid";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DumpFormat {

@@ -568,6 +568,9 @@ impl Runtime {
         }
         daemon::notify::ready(&format!("{} VRRP instances", self.slots.len()));
         let mut stopping = false;
+        // The watchdog is pinged from the main loop itself: if the loop
+        // stalls, systemd notices and restarts us.
+        let mut watchdog = daemon::notify::watchdog_interval().map(tokio::time::interval);
         loop {
             if stopping && self.slots.iter().all(|s| s.stopped) {
                 break;
@@ -617,6 +620,12 @@ impl Runtime {
                         self.log_status();
                     }
                 },
+                _ = async {
+                    match watchdog.as_mut() {
+                        Some(w) => w.tick().await,
+                        None => std::future::pending().await,
+                    }
+                } => daemon::notify::watchdog(),
                 Some(input) = self.track_rx.recv() => {
                     self.on_track_input(Instant::now(), input).await;
                 }
