@@ -108,6 +108,14 @@ impl<T: Clone> Checks<T> {
         self.schedule.is_up(id)
     }
 
+    /// Every check with its spec, subscribers and current health, for
+    /// status output.
+    pub fn iter(&self) -> impl Iterator<Item = (CheckId, &CheckSpec, &[T], Option<bool>)> {
+        self.specs
+            .iter()
+            .map(|(id, spec)| (*id, spec, self.subscribers(*id), self.schedule.is_up(*id)))
+    }
+
     /// The state of every check, by identity.
     pub fn snapshot(&self) -> Snapshot {
         self.by_key

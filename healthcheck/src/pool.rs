@@ -183,6 +183,15 @@ impl Pool {
         self.servers.get(rs).map(|s| s.alive)
     }
 
+    /// Every real server as last published: (name, alive, weight), for
+    /// status output.
+    pub fn servers(&self) -> Vec<(String, bool, u32)> {
+        self.servers
+            .iter()
+            .map(|s| (s.name.clone(), s.alive, s.published_weight))
+            .collect()
+    }
+
     /// Sum of the weights of alive servers.
     pub fn alive_weight(&self) -> u64 {
         self.servers
@@ -448,6 +457,13 @@ mod tests {
             ]
         );
         assert_eq!(p.alive_weight(), 3);
+        assert_eq!(
+            p.servers(),
+            vec![
+                ("192.0.2.1:80".to_owned(), true, 3),
+                ("192.0.2.2:80".to_owned(), false, 0)
+            ]
+        );
     }
 
     #[test]

@@ -53,6 +53,14 @@ async fn shared_real_server_is_checked_once_and_drives_both_pools() {
     let port = l.local_addr().unwrap().port();
     let engine = Engine::from_config(&config(port), 1, 1, Instant::now(), 42);
     assert_eq!(engine.checks.len(), 1, "deduplicated");
+    let (_, spec, subscribers, up) = engine.checks.iter().next().unwrap();
+    assert_eq!(spec.target.port(), port);
+    assert_eq!(
+        subscribers.len(),
+        2,
+        "one check serves both virtual servers"
+    );
+    assert_eq!(up, Some(true));
     assert_eq!(engine.pools.len(), 2);
     let (tx, mut rx) = mpsc::channel(64);
     let (stop, stopped) = oneshot::channel::<()>();
