@@ -109,7 +109,7 @@ fn sighup_adds_and_removes_instances_without_touching_the_others() {
     assert_eq!(s.lost, 0, "a reload must not disturb an unchanged master");
     assert!(s.answered > 0);
     let log = log_of(&t, Node(1));
-    assert!(log.contains("kept=1 retired=1 added=1"), "{log}");
+    assert!(log.contains("kept=1 updated=0 retired=1 added=1"), "{log}");
 
     // A bad file is refused with its location; the running config stays.
     std::fs::write(
@@ -219,4 +219,56 @@ fn control_socket_reports_states_priorities_and_transitions() {
         .clone();
     assert_eq!(last["to"], "MASTER");
     assert_eq!(last["from"], "BACKUP");
+}
+
+#[test]
+fn sighup_updates_a_changed_master_in_place_without_flap() {
+    let test = "sighup_updates_a_changed_master_in_place_without_flap";
+    if env::require_daemon(test, Daemon::Vrrpd).is_none() {
+        return;
+    }
+    let t = Topology::with_options(opts(2)).unwrap();
+    t.start_echo_all().unwrap();
+    let (va, _) = vip(Family::V4, 0);
+    let (vb, _) = vip(Family::V4, 1);
+    let pid = t
+        .start(
+            Node(1),
+            Daemon::Vrrpd,
+            &KeepalivedConf::new("n1", vec![instance(5, 150, 0)]),
+        )
+        .unwrap();
+    t.start(
+        Node(2),
+        Daemon::Vrrpd,
+        &KeepalivedConf::new("n2", vec![instance(5, 100, 0)]),
+    )
+    .unwrap();
+    t.wait_for_sole_holder(Node(1), va, Duration::from_secs(10))
+        .unwrap();
+    // Same instance, new priority, one more (excluded) VIP: the master
+    // stays master, the old VIP is never removed, the new one appears. An
+    // extra VIP in virtual_ipaddress would change the advertised address
+    // list, which the backup (still on the old file) must refuse (RFC 5798
+    // §7.1); excluded addresses are not advertised.
+    let run = t.start_probe(va, 1000, 3000).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let changed =
+        instance(5, 160, 0).with_extra(format!("virtual_ipaddress_excluded {{\n    {vb}/32\n}}"));
+    let path = t.daemon_config(Node(1)).unwrap();
+    std::fs::write(&path, KeepalivedConf::new("n1", vec![changed]).render()).unwrap();
+    t.signal(pid, Signal::SIGHUP).unwrap();
+    t.wait_until("the new VIP", Duration::from_secs(10), || {
+        t.has_addr(Node(1), vb)
+    })
+    .unwrap();
+    let s = probe_stats(&t.finish_probe(run).unwrap());
+    assert_eq!(s.lost, 0, "the unchanged VIP kept answering");
+    assert!(s.responders.iter().all(|(_, n)| n == "n1"));
+    let log = log_of(&t, Node(1));
+    assert!(log.contains("kept=0 updated=1 retired=0 added=0"), "{log}");
+    assert!(!log.contains("VIP removed"), "{log}");
+    assert_eq!(t.holders(va).unwrap(), vec![Node(1)]);
+    // The new priority is on the wire: n2's status shows it as the master's.
+    assert!(log.contains("effective priority 150 -> 160"), "{log}");
 }

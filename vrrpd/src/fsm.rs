@@ -575,6 +575,48 @@ impl Instance {
         }
     }
 
+    /// A reload changed this instance's configuration but not its identity
+    /// (same VRID, version and link): take the new values without leaving
+    /// the current state, so a master stays master and keeps its addresses.
+    ///
+    /// The new base priority becomes the effective one (the runtime's
+    /// trackers then apply their offsets again); a master sends its next
+    /// advert at the new interval at the latest; a backup's down timer is
+    /// recomputed from the new priority. A master whose new priority is
+    /// lower than a backup's is preempted by the protocol, as after any
+    /// priority change.
+    pub fn reconfigure(&mut self, now: Instant, cfg: InstanceConfig) {
+        let fresh = Instance::new(cfg);
+        let base_changed = fresh.cfg.priority != self.cfg.priority;
+        tracing::info!(instance = %fresh.cfg.name, vrid = fresh.cfg.vrid, state = %self.state,
+            "configuration updated in place");
+        self.cfg = fresh.cfg;
+        self.adver_int_cs = fresh.adver_int_cs;
+        if self.state != State::Backup {
+            self.master_adver_int_cs = self.adver_int_cs;
+        }
+        if base_changed {
+            if self.cfg.priority == PRIORITY_OWNER {
+                self.effective_priority = PRIORITY_OWNER;
+            } else {
+                // Clear the owner marker first so set_effective_priority
+                // does not refuse the change.
+                let target = self.cfg.priority;
+                self.effective_priority = self.effective_priority.min(PRIORITY_OWNER - 1);
+                self.set_effective_priority(now, target);
+            }
+        }
+        if self.state == State::Master && self.release == Release::No {
+            let next = now + self.span(Span::AdvertInterval);
+            if self.timers.get(Timer::Advert).is_none_or(|t| t > next) {
+                self.timers.set(Timer::Advert, next);
+            }
+            if self.cfg.garp_master_refresh.is_none() {
+                self.timers.stop(Timer::GarpRefresh);
+            }
+        }
+    }
+
     /// A tracker reports a fault (`true`) or its end (`false`).
     pub fn set_fault(&mut self, now: Instant, fault: bool) {
         if self.stopped || self.fault == fault {

@@ -676,17 +676,24 @@ impl Runtime {
             sync_groups,
             refused,
         } = plan;
-        let (mut kept, mut retired, mut added) = (0, 0, 0);
+        let (mut kept, mut updated, mut retired, mut added) = (0, 0, 0, 0);
+        let mut trackers: Vec<Option<Trackers>> = trackers.into_iter().map(Some).collect();
         for i in 0..self.slots.len() {
             if self.slots[i].stopped {
                 continue;
             }
-            let unchanged = specs.iter().any(|n| *n == self.slots[i].spec);
-            if unchanged {
-                kept += 1;
-            } else {
-                self.retire(i, now).await;
-                retired += 1;
+            let cur = &self.slots[i].spec;
+            match specs.iter().position(|n| n.name == cur.name) {
+                Some(k) if specs[k] == *cur => kept += 1,
+                Some(k) if same_identity(&specs[k], cur) => {
+                    let t = trackers[k].take();
+                    self.update_in_place(i, now, specs[k].clone(), t).await;
+                    updated += 1;
+                }
+                _ => {
+                    self.retire(i, now).await;
+                    retired += 1;
+                }
             }
         }
         self.slots.retain(|s| !s.stopped);
@@ -698,6 +705,7 @@ impl Runtime {
         self.refused_scripts = log_refused(&refused);
         let mut fresh = Vec::new();
         for (spec, t) in specs.into_iter().zip(trackers) {
+            let Some(t) = t else { continue };
             if self.slots.iter().any(|s| s.spec.name == spec.name) {
                 continue;
             }
@@ -717,7 +725,64 @@ impl Runtime {
             self.drain(i).await;
             added += 1;
         }
-        info!(kept, retired, added, "configuration reloaded");
+        info!(kept, updated, retired, added, "configuration reloaded");
+    }
+
+    /// A changed instance that keeps its identity (link, family, version,
+    /// VRID, VMAC, source) is updated without leaving its state: a master
+    /// keeps the VIPs that stay, gains the new ones (announced) and loses
+    /// only the removed ones. No VIP that did not change is touched.
+    async fn update_in_place(
+        &mut self,
+        i: usize,
+        now: Instant,
+        spec: InstanceSpec,
+        trackers: Option<Trackers>,
+    ) {
+        let old_vips = self.slots[i].spec.vips.clone();
+        let gone: Vec<Vip> = old_vips
+            .iter()
+            .filter(|v| !spec.vips.contains(v))
+            .cloned()
+            .collect();
+        let new: Vec<Vip> = spec
+            .vips
+            .iter()
+            .filter(|v| !old_vips.contains(v))
+            .cloned()
+            .collect();
+        let name = spec.name.clone();
+        let link = self.slots[i].vip_link;
+        let tracking_changed = spec.track_fingerprint != self.slots[i].spec.track_fingerprint;
+        let mut cfg = spec.fsm.clone();
+        cfg.primary_addr = self.slots[i].src;
+        self.slots[i].spec = spec;
+        if self.slots[i].vips_installed {
+            self.remove_vips(link, &gone, &name, "removed by reload")
+                .await;
+            self.add_vips(link, &new, &name).await;
+            if !new.is_empty() {
+                self.announce(i).await;
+            }
+        }
+        self.slots[i].fsm.reconfigure(now, cfg);
+        // What it tracks changed: fresh trackers (their first readings come
+        // from the watchers, restarted below). Otherwise the trackers keep
+        // their state and only the base priority moves.
+        let base = self.slots[i].spec.fsm.priority;
+        let state = match (tracking_changed, trackers) {
+            (true, Some(t)) => {
+                self.slots[i].trackers = t;
+                Some(self.slots[i].trackers.state().clone())
+            }
+            _ => self.slots[i].trackers.set_base_priority(base),
+        };
+        if let Some(state) = state {
+            if !self.slots[i].trackers.is_pending() {
+                self.apply_track_state(i, now, state).await;
+            }
+        }
+        self.drain(i).await;
     }
 
     /// Stop an instance now, without the make-before-break wait: its
@@ -1177,4 +1242,15 @@ async fn precise_sleep_until(deadline: Instant) {
     if deadline > now {
         std::thread::sleep(deadline - now);
     }
+}
+
+/// Whether a reload may update an instance in place: everything that
+/// decides which socket, link and source it speaks with is the same.
+fn same_identity(a: &InstanceSpec, b: &InstanceSpec) -> bool {
+    a.interface == b.interface
+        && a.family == b.family
+        && a.version == b.version
+        && a.fsm.vrid == b.fsm.vrid
+        && a.vmac == b.vmac
+        && a.source == b.source
 }

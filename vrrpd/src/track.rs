@@ -459,6 +459,23 @@ impl Trackers {
         &self.instance
     }
 
+    /// A reload changed the instance's configured priority but not what it
+    /// tracks: keep every tracker's state and recompute from the new base.
+    pub fn set_base_priority(&mut self, base: u8) -> Option<TrackState> {
+        if base == self.base {
+            return None;
+        }
+        self.base = base;
+        let next = self.compute(format!("configured priority {base}"), None);
+        if next.effective_priority == self.last.effective_priority && next.fault == self.last.fault
+        {
+            self.last.reason = next.reason;
+            return None;
+        }
+        self.last = next.clone();
+        Some(next)
+    }
+
     /// The current result.
     pub fn state(&self) -> &TrackState {
         &self.last

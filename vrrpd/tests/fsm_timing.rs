@@ -763,3 +763,35 @@ fn reason_display_for_the_log_line() {
     );
     assert_eq!(State::Master.to_string(), "MASTER");
 }
+
+#[test]
+fn reconfigure_keeps_a_master_master_with_the_new_priority_and_interval() {
+    let (mut i, t) = master_at(cfg(150, Version::V3, ms(1000)));
+    let t1 = t + ms(200);
+    i.reconfigure(t1, cfg(120, Version::V3, ms(100)));
+    // No state change, no address change: nothing to do now.
+    assert!(drain(&mut i).is_empty());
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(i.effective_priority(), 120);
+    // The next advert comes at the new interval at the latest, with the new
+    // priority and interval.
+    assert_eq!(i.timer(Timer::Advert), Some(t1 + ms(100)));
+    i.handle_timeout(t1 + ms(100));
+    assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 120 }]);
+    assert_eq!(i.advert_interval_cs(), 10);
+}
+
+#[test]
+fn reconfigure_moves_a_backups_down_timer_with_its_priority() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(cfg(100, Version::V2, ms(1000)));
+    i.handle_startup(t0);
+    drain(&mut i);
+    // Priority 100 at 1 s: 3 s + 156/256 s.
+    assert_eq!(i.next_deadline(), Some(t0 + us(3_609_375)));
+    i.reconfigure(t0 + ms(10), cfg(200, Version::V2, ms(1000)));
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(i.effective_priority(), 200);
+    // The skew shrinks to 56/256 s: the timer moves 390.625 ms earlier.
+    assert_eq!(i.next_deadline(), Some(t0 + us(3_218_750)));
+}

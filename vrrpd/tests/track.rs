@@ -443,3 +443,14 @@ fn sync_group_master_only_if_everyone_wants_it() {
         "the group is already MASTER"
     );
 }
+
+#[test]
+fn a_new_base_priority_keeps_tracker_state() {
+    let mut t = vrrpd::track::Trackers::new("VI_1", 100);
+    t.add_interface("eth1", -30, false);
+    t.interface_changed("eth1", false);
+    assert_eq!(t.effective_priority(), 70);
+    let s = t.set_base_priority(150).unwrap();
+    assert_eq!(s.effective_priority, 120);
+    assert!(t.set_base_priority(150).is_none());
+}
