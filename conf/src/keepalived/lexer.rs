@@ -121,6 +121,26 @@ pub struct ParseOutput {
 /// includes are resolved against the directory of the file that includes
 /// them. An unreadable top-level file gives one error without a location.
 pub fn parse_file(path: &Path, opts: &ParseOptions) -> ParseOutput {
+    parse_file_inner(path, opts, None)
+}
+
+/// [`parse_file`], handing each top-level statement (with its block) to
+/// `sink` as soon as it is complete instead of keeping the whole tree:
+/// the returned `nodes` are empty. The statements and diagnostics are the
+/// same, in the same order.
+pub fn parse_file_streaming(
+    path: &Path,
+    opts: &ParseOptions,
+    sink: &mut dyn FnMut(Node),
+) -> ParseOutput {
+    parse_file_inner(path, opts, Some(sink))
+}
+
+fn parse_file_inner<'a>(
+    path: &Path,
+    opts: &'a ParseOptions,
+    sink: Option<&'a mut (dyn FnMut(Node) + 'a)>,
+) -> ParseOutput {
     let text = match std::fs::read(path) {
         Ok(bytes) => text_of(bytes),
         Err(e) => {
@@ -142,7 +162,7 @@ pub fn parse_file(path: &Path, opts: &ParseOptions) -> ParseOutput {
         .filter(|d| !d.as_os_str().is_empty())
         .map(Path::to_path_buf);
     let canonical = std::fs::canonicalize(path).ok();
-    let mut pre = preprocess::Preprocessor::new(opts);
+    let mut pre = preprocess::Preprocessor::new(opts, sink);
     pre.run_top(file, dir, canonical, text);
     pre.finish()
 }
@@ -160,7 +180,20 @@ pub(crate) fn text_of(bytes: Vec<u8>) -> Arc<str> {
 /// fuzzing, stdin). `name` is the file name shown in diagnostics; relative
 /// includes are resolved against the current directory.
 pub fn parse_str(name: &str, text: &str, opts: &ParseOptions) -> ParseOutput {
-    let mut pre = preprocess::Preprocessor::new(opts);
+    let mut pre = preprocess::Preprocessor::new(opts, None);
+    pre.run_top(diag::inline_path(name), None, None, Arc::from(text));
+    pre.finish()
+}
+
+/// [`parse_str`], handing each complete top-level statement to `sink` as
+/// [`parse_file_streaming`] does.
+pub fn parse_str_streaming(
+    name: &str,
+    text: &str,
+    opts: &ParseOptions,
+    sink: &mut dyn FnMut(Node),
+) -> ParseOutput {
+    let mut pre = preprocess::Preprocessor::new(opts, Some(sink));
     pre.run_top(diag::inline_path(name), None, None, Arc::from(text));
     pre.finish()
 }
@@ -173,8 +206,8 @@ pub fn parse_str(name: &str, text: &str, opts: &ParseOptions) -> ParseOutput {
 /// after the previous ones; closing a block moves its statements into a
 /// vector of exactly their number (a large config has hundreds of
 /// thousands of blocks, and growth slack would be most of the tree).
-#[derive(Debug, Default)]
-pub(crate) struct TreeBuilder {
+#[derive(Default)]
+pub(crate) struct TreeBuilder<'s> {
     /// Statements of the top level and of every open block, in order.
     nodes: Vec<Node>,
     /// The open blocks, outermost first (the top level has no frame).
@@ -183,6 +216,8 @@ pub(crate) struct TreeBuilder {
     can_open: bool,
     /// `{`s ignored beyond [`MAX_BLOCK_DEPTH`] whose `}` is still to come.
     too_deep: usize,
+    /// Where complete top-level statements go, if they are not to be kept.
+    sink: Option<&'s mut (dyn FnMut(Node) + 's)>,
 }
 
 #[derive(Debug)]
@@ -197,8 +232,30 @@ struct Frame {
     open: Location,
 }
 
-impl TreeBuilder {
+impl<'s> TreeBuilder<'s> {
+    pub(crate) fn with_sink(sink: Option<&'s mut (dyn FnMut(Node) + 's)>) -> Self {
+        TreeBuilder {
+            sink,
+            ..TreeBuilder::default()
+        }
+    }
+
+    /// Hand the top-level statements to the sink, if there is one. Only
+    /// called when no block is open and the last statement can no longer
+    /// open one.
+    fn flush(&mut self) {
+        if let Some(sink) = self.sink.as_mut() {
+            for n in self.nodes.drain(..) {
+                sink(n);
+            }
+        }
+    }
+
     pub(crate) fn statement(&mut self, node: Node) {
+        if self.stack.is_empty() {
+            // The statements before this one are complete.
+            self.flush();
+        }
         self.nodes.push(node);
         self.can_open = true;
     }
@@ -261,6 +318,9 @@ impl TreeBuilder {
             return;
         }
         self.pop_frame();
+        if self.stack.is_empty() {
+            self.flush();
+        }
     }
 
     fn pop_frame(&mut self) {
@@ -288,6 +348,7 @@ impl TreeBuilder {
         while !self.stack.is_empty() {
             self.pop_frame();
         }
+        self.flush();
         self.nodes.shrink_to_fit();
         self.nodes
     }
@@ -464,6 +525,56 @@ mod tests {
             |a| v.push((a.text, a.quoted)),
         );
         v
+    }
+
+    /// Parsing and building in one pass gives what parsing, then building,
+    /// gives: the same model (origins included), the same diagnostics.
+    fn same_as_two_passes(name: &str, text: &str) {
+        use crate::keepalived::build;
+        let opts = ParseOptions {
+            config_id: Some("node1".to_owned()),
+            random_seed: Some(7),
+            follow_includes: false,
+            ..ParseOptions::default()
+        };
+        let two = parse_str(name, text, &opts);
+        let (cfg2, d2) = build::build_owned(two.nodes.clone(), &two.sources);
+        let (one, cfg1, d1) = build::parse_and_build_str(name, text, &opts);
+        assert!(one.nodes.is_empty());
+        assert_eq!(one.diagnostics, two.diagnostics, "{name}");
+        assert_eq!(d1, d2, "{name}");
+        assert_eq!(format!("{cfg1:?}"), format!("{cfg2:?}"), "{name}");
+        let mut streamed = Vec::new();
+        parse_str_streaming(name, text, &opts, &mut |n| streamed.push(n));
+        assert_eq!(streamed, two.nodes, "{name}");
+    }
+
+    #[test]
+    fn streaming_matches_the_whole_tree() {
+        same_as_two_passes(
+            "inline",
+            "global_defs\n{\n router_id a\n}\nvrrp_instance VI_1 {\n state MASTER\n \
+             interface eth0\n virtual_router_id 5\n priority 300\n bogus 1\n \
+             virtual_ipaddress {\n 192.0.2.1/24\n }\n}\n} stray\n{ x }\nunknown_top\n\
+             vrrp_instance VI_2 {\n interface eth1\n virtual_router_id 6\n",
+        );
+        same_as_two_passes("empty", "");
+        same_as_two_passes(
+            "open",
+            "virtual_server 192.0.2.1 80 {\n real_server 198.51.100.1 80 {",
+        );
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/testdata/keepalived-samples");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        assert!(files.len() > 20, "keepalived samples in {}", dir.display());
+        for f in files {
+            if let Ok(text) = std::fs::read_to_string(&f) {
+                same_as_two_passes(&f.display().to_string(), &text);
+            }
+        }
     }
 
     #[test]

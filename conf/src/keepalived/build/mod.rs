@@ -63,6 +63,49 @@ pub fn build_owned(nodes: Vec<Node>, sources: &SourceMap) -> (Config, Diagnostic
     (b.cfg, b.diags)
 }
 
+/// Parse the keepalived.conf at `path` and build the model in one pass:
+/// each top-level block is built and freed as soon as it is complete, so
+/// the block tree of a large config never exists as a whole. The same
+/// results as [`super::lexer::parse_file`] then [`build_owned`]: the parse
+/// output (with no `nodes`), the model, and the builder's diagnostics.
+pub fn parse_and_build_file(
+    path: &std::path::Path,
+    opts: &super::lexer::ParseOptions,
+) -> (super::lexer::ParseOutput, Config, Diagnostics) {
+    streamed(|sink| super::lexer::parse_file_streaming(path, opts, sink))
+}
+
+/// [`parse_and_build_file`] for text in memory, as
+/// [`super::lexer::parse_str`] reads it.
+pub fn parse_and_build_str(
+    name: &str,
+    text: &str,
+    opts: &super::lexer::ParseOptions,
+) -> (super::lexer::ParseOutput, Config, Diagnostics) {
+    streamed(|sink| super::lexer::parse_str_streaming(name, text, opts, sink))
+}
+
+fn streamed(
+    parse: impl FnOnce(&mut dyn FnMut(Node)) -> super::lexer::ParseOutput,
+) -> (super::lexer::ParseOutput, Config, Diagnostics) {
+    // The files are not all read yet while blocks are built: source lines
+    // are filled in at the end, from the complete map (a file's lines do
+    // not change once read, so they are the ones build_owned would show).
+    let none = SourceMap::default();
+    let mut b = Builder {
+        sources: &none,
+        diags: Diagnostics::default(),
+        cfg: Config::default(),
+    };
+    let out = parse(&mut |n: Node| b.top_one(&n));
+    b.finish();
+    let items = b.diags.items.into_iter().map(|d| out.sources.annotate(d));
+    let diags = Diagnostics {
+        items: items.collect(),
+    };
+    (out, b.cfg, diags)
+}
+
 pub(crate) struct Builder<'s> {
     sources: &'s SourceMap,
     diags: Diagnostics,

@@ -528,7 +528,7 @@ pub(super) struct Preprocessor<'o> {
     /// The text of every file in `sources`, by path.
     texts: HashMap<Arc<Path>, Arc<str>>,
     diags: Diagnostics,
-    tree: TreeBuilder,
+    tree: TreeBuilder<'o>,
     /// Canonical path and shown path of every file being read, outermost
     /// first, to refuse include cycles.
     include_stack: Vec<(PathBuf, Arc<Path>)>,
@@ -547,7 +547,10 @@ pub(super) struct Preprocessor<'o> {
 }
 
 impl<'o> Preprocessor<'o> {
-    pub(super) fn new(opts: &'o ParseOptions) -> Self {
+    pub(super) fn new(
+        opts: &'o ParseOptions,
+        sink: Option<&'o mut (dyn FnMut(Node) + 'o)>,
+    ) -> Self {
         let config_id = opts.config_id.clone().or_else(short_hostname);
         let mut defs = HashMap::new();
         let std_def = |value, max_params| Def {
@@ -578,7 +581,7 @@ impl<'o> Preprocessor<'o> {
             sources: SourceMap::default(),
             texts: HashMap::new(),
             diags: Diagnostics::default(),
-            tree: TreeBuilder::default(),
+            tree: TreeBuilder::with_sink(sink),
             include_stack: Vec::new(),
             generated: 0,
             generated_bytes: 0,
