@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::opts;
+use common::{opts, vrrpd_log};
 use netns_tests::config::vip;
 use netns_tests::{env, Daemon, Family, Instance, KeepalivedConf, Node, Topology, Version};
 use std::os::unix::fs::PermissionsExt;
@@ -17,19 +17,6 @@ const ADVERT: f64 = 0.1;
 
 fn instance(vrid: u8, prio: u8) -> Instance {
     Instance::new(vrid, prio, Version::V3, Family::V4, ADVERT)
-}
-
-fn vrrpd_log(t: &Topology, node: Node) -> String {
-    let prefix = format!("{}-vrrpd", t.node(node).name);
-    let mut text = String::new();
-    for e in std::fs::read_dir(t.dir()).unwrap() {
-        let p = e.unwrap().path();
-        let f = p.file_name().unwrap().to_string_lossy().to_string();
-        if f.starts_with(&prefix) && f.ends_with(".log") {
-            text.push_str(&std::fs::read_to_string(&p).unwrap());
-        }
-    }
-    text
 }
 
 fn write_script(path: &Path, body: &str) {

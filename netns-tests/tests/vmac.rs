@@ -48,8 +48,10 @@ fn vmac_master_answers_with_the_virtual_mac_and_failover_keeps_it() {
     let t = Topology::with_options(opts(2)).unwrap();
     t.start_echo_all().unwrap();
     let (v, _) = vip(Family::V4, 0);
-    t.start(Node(1), Daemon::Vrrpd, &conf(1, 150, true)).unwrap();
-    t.start(Node(2), Daemon::Vrrpd, &conf(2, 100, true)).unwrap();
+    t.start(Node(1), Daemon::Vrrpd, &conf(1, 150, true))
+        .unwrap();
+    t.start(Node(2), Daemon::Vrrpd, &conf(2, 100, true))
+        .unwrap();
     t.wait_for_sole_holder(Node(1), v, Duration::from_secs(10))
         .unwrap();
     let vmac = format!("vrrp.{VRID}");
@@ -103,13 +105,18 @@ fn keepalived_backup_takes_over_from_a_vmac_vrrpd() {
     let t = Topology::with_options(opts(2)).unwrap();
     t.start_echo_all().unwrap();
     let (v, _) = vip(Family::V4, 0);
-    t.start(Node(1), Daemon::Vrrpd, &conf(1, 150, true)).unwrap();
+    t.start(Node(1), Daemon::Vrrpd, &conf(1, 150, true))
+        .unwrap();
     t.start(Node(2), Daemon::Keepalived, &conf(2, 100, false))
         .unwrap();
     t.wait_for_sole_holder(Node(1), v, Duration::from_secs(10))
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(t.holders(v).unwrap(), vec![Node(1)], "keepalived stays backup");
+    assert_eq!(
+        t.holders(v).unwrap(),
+        vec![Node(1)],
+        "keepalived stays backup"
+    );
     t.kill_daemon(Node(1)).unwrap();
     t.wait_until("keepalived takes over", Duration::from_secs(10), || {
         t.has_addr(Node(2), v)

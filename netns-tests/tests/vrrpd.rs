@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::opts;
+use common::{opts, vrrpd_log};
 use netns_tests::analysis::probe_stats;
 use netns_tests::config::vip;
 use netns_tests::{env, Daemon, Family, Instance, KeepalivedConf, Node, Topology, Version};
@@ -15,19 +15,6 @@ use std::time::Duration;
 
 fn instance(vrid: u8, prio: u8, n: usize) -> Instance {
     Instance::new(vrid, prio, Version::V3, Family::V4, 0.1).with_vips(vec![vip(Family::V4, n)])
-}
-
-fn log_of(t: &Topology, node: Node) -> String {
-    let name = &t.node(node).name;
-    let mut text = String::new();
-    for e in std::fs::read_dir(t.dir()).unwrap() {
-        let p = e.unwrap().path();
-        let f = p.file_name().unwrap().to_string_lossy().to_string();
-        if f.starts_with(&format!("{name}-vrrpd")) && f.ends_with(".log") {
-            text.push_str(&std::fs::read_to_string(&p).unwrap());
-        }
-    }
-    text
 }
 
 #[test]
@@ -60,7 +47,7 @@ fn restart_after_sigkill_removes_stale_vips() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(t.holders(v).unwrap(), vec![Node(2)]);
-    assert!(log_of(&t, Node(1)).contains("start-up cleanup"));
+    assert!(vrrpd_log(&t, Node(1)).contains("start-up cleanup"));
 }
 
 #[test]
@@ -108,7 +95,7 @@ fn sighup_adds_and_removes_instances_without_touching_the_others() {
     let s = probe_stats(&t.finish_probe(run).unwrap());
     assert_eq!(s.lost, 0, "a reload must not disturb an unchanged master");
     assert!(s.answered > 0);
-    let log = log_of(&t, Node(1));
+    let log = vrrpd_log(&t, Node(1));
     assert!(log.contains("kept=1 updated=0 retired=1 added=1"), "{log}");
 
     // A bad file is refused with its location; the running config stays.
@@ -119,10 +106,10 @@ fn sighup_adds_and_removes_instances_without_touching_the_others() {
     .unwrap();
     t.signal(pid, Signal::SIGHUP).unwrap();
     t.wait_until("the refusal in the log", Duration::from_secs(10), || {
-        Ok(log_of(&t, Node(1)).contains("new configuration rejected"))
+        Ok(vrrpd_log(&t, Node(1)).contains("new configuration rejected"))
     })
     .unwrap();
-    let log = log_of(&t, Node(1));
+    let log = vrrpd_log(&t, Node(1));
     assert!(
         log.contains(&format!("{}:2:", path.display())),
         "error names file:line: {log}"
@@ -149,7 +136,7 @@ fn every_state_change_is_logged_with_instance_and_reason() {
     t.wait_for_sole_holder(Node(1), v, Duration::from_secs(10))
         .unwrap();
     t.stop_daemon(Node(1), Duration::from_secs(10)).unwrap();
-    let log = log_of(&t, Node(1));
+    let log = vrrpd_log(&t, Node(1));
     for want in [
         "INIT -> BACKUP (startup)",
         "BACKUP -> MASTER",
@@ -265,7 +252,7 @@ fn sighup_updates_a_changed_master_in_place_without_flap() {
     let s = probe_stats(&t.finish_probe(run).unwrap());
     assert_eq!(s.lost, 0, "the unchanged VIP kept answering");
     assert!(s.responders.iter().all(|(_, n)| n == "n1"));
-    let log = log_of(&t, Node(1));
+    let log = vrrpd_log(&t, Node(1));
     assert!(log.contains("kept=0 updated=1 retired=0 added=0"), "{log}");
     assert!(!log.contains("VIP removed"), "{log}");
     assert_eq!(t.holders(va).unwrap(), vec![Node(1)]);

@@ -35,3 +35,25 @@ pub fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Everything the vrrpd daemons of `node` logged in this topology (all
+/// generations: a restarted daemon gets a new log file).
+pub fn vrrpd_log(t: &netns_tests::Topology, node: netns_tests::Node) -> String {
+    let prefix = format!("{}-vrrpd", t.node(node).name);
+    let mut names: Vec<PathBuf> = std::fs::read_dir(t.dir())
+        .expect("topology dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let f = p
+                .file_name()
+                .map(|f| f.to_string_lossy().to_string())
+                .unwrap_or_default();
+            f.starts_with(&prefix) && f.ends_with(".log")
+        })
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
+}
