@@ -549,6 +549,45 @@ mod tests {
         assert_eq!(streamed, two.nodes, "{name}");
     }
 
+    /// The plain-line fast path gives what the general path gives.
+    fn fast_same_as_slow(name: &str, text: &str) {
+        let opts = ParseOptions {
+            config_id: Some("node1".to_owned()),
+            random_seed: Some(7),
+            follow_includes: false,
+            ..ParseOptions::default()
+        };
+        let fast = parse_str(name, text, &opts);
+        preprocess::SLOW_PATH_ONLY.with(|c| c.set(true));
+        let slow = parse_str(name, text, &opts);
+        preprocess::SLOW_PATH_ONLY.with(|c| c.set(false));
+        assert_eq!(fast.nodes, slow.nodes, "{name}");
+        assert_eq!(fast.diagnostics, slow.diagnostics, "{name}");
+    }
+
+    #[test]
+    fn plain_lines_parse_as_the_general_path_does() {
+        fast_same_as_slow(
+            "inline",
+            "  global_defs{router_id a}   # c\n\tvrrp_instance VI_1 ! c \\\nx y\n{\n \
+             state\x0bMASTER\x0c\r\n a{b{c}d}e\n}}\n{\n@node1 a b\n~x y\nq \\# r\n\
+             include\nincludew\tx\n} include y\nk includer z\n \t \n#only\nwörd é{\n}\n\
+             end\\",
+        );
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/testdata/keepalived-samples");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        assert!(files.len() > 20, "keepalived samples in {}", dir.display());
+        for f in files {
+            if let Ok(text) = std::fs::read_to_string(&f) {
+                fast_same_as_slow(&f.display().to_string(), &text);
+            }
+        }
+    }
+
     #[test]
     fn streaming_matches_the_whole_tree() {
         same_as_two_passes(

@@ -181,6 +181,22 @@ fn decomment(input: impl Iterator<Item = (u8, Pos)>, out: &mut Line) -> Decommen
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests compare the plain-line fast path with the general one.
+    pub(super) static SLOW_PATH_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn slow_path_only() -> bool {
+    SLOW_PATH_ONLY.with(std::cell::Cell::get)
+}
+
+#[cfg(not(test))]
+fn slow_path_only() -> bool {
+    false
+}
+
 /// The common line that needs none of the preprocessing beyond comment
 /// removal: ASCII up to any comment, no `\`, `"` or `$` anywhere (a `\`
 /// in a comment can still continue the line), not starting with `@` or `~`.
@@ -681,7 +697,8 @@ impl<'o> Preprocessor<'o> {
         let mut multiline: Option<String> = None;
         while let Some(raw) = lines.next() {
             lineno = lineno.saturating_add(1);
-            let raw = raw.trim_end_matches('\r').as_bytes();
+            let raw_str = raw.trim_end_matches('\r');
+            let raw = raw_str.as_bytes();
             if let Some(name) = multiline.take() {
                 multiline = self.multiline_def_line(fc, name, raw, lineno);
                 continue;
@@ -689,14 +706,15 @@ impl<'o> Preprocessor<'o> {
             if raw.is_empty() {
                 continue;
             }
-            if fc.gen_base <= MAX_GEN_DEPTH {
+            if fc.gen_base <= MAX_GEN_DEPTH && !slow_path_only() {
                 if let Some((start, end)) = plain_line(raw) {
                     // What decomment + handle_line would do, without
                     // recording a position per byte: the line is ASCII, so
                     // the column of byte i is i + 1.
                     if start < end {
                         self.emit_depth = fc.gen_base;
-                        self.emit_line(fc, &raw[start..end], |i| Pos {
+                        let text = raw_str.get(start..end).unwrap_or_default();
+                        self.emit_plain(fc, text, |i| Pos {
                             line: lineno,
                             col: u32::try_from(start + i + 1).unwrap_or(u32::MAX),
                         });
@@ -1414,6 +1432,75 @@ impl<'o> Preprocessor<'o> {
             }
             self.args_scratch = args;
             s = e;
+        }
+    }
+
+    /// [`Self::emit_line`] for a line [`plain_line`] accepted (ASCII, no
+    /// quotes, no backslashes): the words are the runs of bytes between
+    /// whitespace and braces, taken as they are, in one pass.
+    fn emit_plain(&mut self, fc: &FileCtx, text: &str, pos: impl Fn(usize) -> Pos) {
+        let t = text.as_bytes();
+        let n = t.len();
+        let mut s = 0;
+        loop {
+            while s < n && is_space(t[s]) {
+                s += 1;
+            }
+            if s >= n {
+                break;
+            }
+            if let Some((kind, path_start)) = is_include(&t[s..]) {
+                self.tree.barrier();
+                self.include(fc, t, pos(s), s + path_start, kind);
+                return;
+            }
+            match t[s] {
+                b'{' => {
+                    self.tree.open(fc.loc(pos(s)), &mut self.diags);
+                    s += 1;
+                    continue;
+                }
+                b'}' => {
+                    self.tree.close(fc.loc(pos(s)), &mut self.diags);
+                    s += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let mut keyword: Option<Arg> = None;
+            let mut args = std::mem::take(&mut self.args_scratch);
+            args.clear();
+            // Words up to the next brace or the end of the line.
+            while s < n && !matches!(t[s], b'{' | b'}') {
+                let w = s;
+                while s < n && !is_space(t[s]) && !matches!(t[s], b'{' | b'}') {
+                    s += 1;
+                }
+                let a = Arg {
+                    text: text.get(w..s).unwrap_or_default().to_owned(),
+                    loc: fc.loc(pos(w)),
+                    quoted: false,
+                };
+                if keyword.is_none() {
+                    keyword = Some(a);
+                } else {
+                    args.push(a);
+                }
+                while s < n && is_space(t[s]) {
+                    s += 1;
+                }
+            }
+            if let Some(k) = keyword {
+                let mut exact = Vec::with_capacity(args.len());
+                exact.append(&mut args);
+                self.tree.statement(Node {
+                    keyword: k.text,
+                    loc: k.loc,
+                    args: exact,
+                    children: None,
+                });
+            }
+            self.args_scratch = args;
         }
     }
 
