@@ -66,7 +66,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::diag::{self, Diagnostic, Diagnostics, Location, SourceMap};
-use crate::keepalived::tree::{Arg, Node};
+use crate::keepalived::tree::{Arg, CompactString, Node};
 
 /// How to read a keepalived.conf.
 #[derive(Debug, Clone)]
@@ -423,7 +423,7 @@ pub(crate) fn tokenize(
             }
         }
         word(Arg {
-            text: String::from_utf8_lossy(&buf).into_owned(),
+            text: CompactString::from_utf8_lossy(&buf),
             loc: loc_of(start),
             quoted,
         });
@@ -522,7 +522,7 @@ mod tests {
         tokenize(
             s.as_bytes(),
             |i| Location::new(file.clone(), 1, i as u32 + 1),
-            |a| v.push((a.text, a.quoted)),
+            |a| v.push((a.text.into_string(), a.quoted)),
         );
         v
     }

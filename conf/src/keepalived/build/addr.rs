@@ -101,7 +101,7 @@ impl Builder<'_> {
                 "dev" => {
                     step = 2;
                     match self.value(&w, i, "an interface name") {
-                        Some(v) => a.dev = Some(v.text.clone()),
+                        Some(v) => a.dev = Some(v.text.as_str().to_owned()),
                         None => ok = false,
                     }
                 }
@@ -128,7 +128,7 @@ impl Builder<'_> {
                 "label" => {
                     step = 2;
                     match self.value(&w, i, "a label") {
-                        Some(v) if v.text.len() < 16 => a.label = Some(v.text.clone()),
+                        Some(v) if v.text.len() < 16 => a.label = Some(v.text.as_str().to_owned()),
                         Some(v) => {
                             self.err(
                                 &v.loc,
@@ -169,7 +169,7 @@ impl Builder<'_> {
                 "track_group" => {
                     step = 2;
                     match self.value(&w, i, "a track group name") {
-                        Some(v) => a.track_group = Some(v.text.clone()),
+                        Some(v) => a.track_group = Some(v.text.as_str().to_owned()),
                         None => ok = false,
                     }
                 }
@@ -246,7 +246,7 @@ impl Builder<'_> {
                     r.or_via = self.ip_text(opt, v);
                     ok &= r.or_via.is_some();
                 }
-                "dev" | "oif" => r.dev = Some(val!("an interface name").text.clone()),
+                "dev" | "oif" => r.dev = Some(val!("an interface name").text.as_str().to_owned()),
                 "scope" => {
                     let v = val!("a scope");
                     r.scope = Scope::parse(&v.text);
@@ -265,7 +265,9 @@ impl Builder<'_> {
                     r.metric = self.int_text(opt, v, 0u32, u32::MAX);
                     ok &= r.metric.is_some();
                 }
-                "protocol" | "proto" => r.protocol = Some(val!("a protocol").text.clone()),
+                "protocol" | "proto" => {
+                    r.protocol = Some(val!("a protocol").text.as_str().to_owned())
+                }
                 "tos" | "dsfield" => {
                     let v = val!("a number");
                     r.tos = parse_u8_any(&v.text);
@@ -298,10 +300,12 @@ impl Builder<'_> {
                     r.hoplimit = self.int_text(opt, v, 1u8, 255);
                     ok &= r.hoplimit.is_some();
                 }
-                "pref" => r.pref = Some(val!("low|medium|high").text.clone()),
-                "realms" => r.realms = Some(val!("realms").text.clone()),
-                "vrf" => r.vrf = Some(val!("a VRF name").text.clone()),
-                "track_group" => r.track_group = Some(val!("a track group").text.clone()),
+                "pref" => r.pref = Some(val!("low|medium|high").text.as_str().to_owned()),
+                "realms" => r.realms = Some(val!("realms").text.as_str().to_owned()),
+                "vrf" => r.vrf = Some(val!("a VRF name").text.as_str().to_owned()),
+                "track_group" => {
+                    r.track_group = Some(val!("a track group").text.as_str().to_owned())
+                }
                 "nexthop" => {
                     let (nh, used) = self.nexthop(&w[i + 1..]);
                     r.nexthops.push(nh);
@@ -399,7 +403,7 @@ impl Builder<'_> {
                     i += 2;
                 }
                 "dev" if i + 1 < w.len() => {
-                    nh.dev = Some(w[i + 1].text.clone());
+                    nh.dev = Some(w[i + 1].text.as_str().to_owned());
                     i += 2;
                 }
                 "weight" if i + 1 < w.len() => {
@@ -489,8 +493,8 @@ impl Builder<'_> {
                     r.preference = self.int_text(opt, v, 0u32, u32::MAX);
                     ok &= r.preference.is_some();
                 }
-                "iif" | "dev" => r.iif = Some(val!("an interface").text.clone()),
-                "oif" => r.oif = Some(val!("an interface").text.clone()),
+                "iif" | "dev" => r.iif = Some(val!("an interface").text.as_str().to_owned()),
+                "oif" => r.oif = Some(val!("an interface").text.as_str().to_owned()),
                 "tos" | "dsfield" => {
                     let v = val!("a number");
                     r.tos = parse_u8_any(&v.text);
@@ -524,7 +528,7 @@ impl Builder<'_> {
                         }
                     }
                 }
-                "realms" => r.realms = Some(val!("realms").text.clone()),
+                "realms" => r.realms = Some(val!("realms").text.as_str().to_owned()),
                 "goto" => {
                     let v = val!("a preference");
                     r.goto = self.int_text(opt, v, 0u32, u32::MAX);
@@ -536,7 +540,7 @@ impl Builder<'_> {
                     ok &= r.suppress_prefixlength.is_some();
                 }
                 "suppress_ifgroup" | "sup_group" => {
-                    r.suppress_ifgroup = Some(val!("a group").text.clone())
+                    r.suppress_ifgroup = Some(val!("a group").text.as_str().to_owned())
                 }
                 "uidrange" => {
                     let v = val!("START-END");
@@ -556,7 +560,9 @@ impl Builder<'_> {
                         }
                     }
                 }
-                "ip_proto" | "ipproto" => r.ip_proto = Some(val!("a protocol").text.clone()),
+                "ip_proto" | "ipproto" => {
+                    r.ip_proto = Some(val!("a protocol").text.as_str().to_owned())
+                }
                 "sport" | "dport" => {
                     let v = val!("PORT[-PORT]");
                     let pr = match v.text.split_once('-') {
@@ -582,8 +588,10 @@ impl Builder<'_> {
                         }
                     }
                 }
-                "protocol" => r.protocol = Some(val!("a protocol").text.clone()),
-                "track_group" => r.track_group = Some(val!("a track group").text.clone()),
+                "protocol" => r.protocol = Some(val!("a protocol").text.as_str().to_owned()),
+                "track_group" => {
+                    r.track_group = Some(val!("a track group").text.as_str().to_owned())
+                }
                 "l3mdev" => {
                     r.l3mdev = true;
                     step = 1;

@@ -136,9 +136,12 @@ impl Builder<'_> {
                     self.cfg
                         .global_defs
                         .notification_email
-                        .push(e.keyword.clone());
+                        .push(e.keyword.as_str().to_owned());
                     for a in &e.args {
-                        self.cfg.global_defs.notification_email.push(a.text.clone());
+                        self.cfg
+                            .global_defs
+                            .notification_email
+                            .push(a.text.as_str().to_owned());
                     }
                 }
                 true
@@ -156,7 +159,7 @@ impl Builder<'_> {
                     None => 25,
                 };
                 self.cfg.global_defs.smtp_server = Some(SmtpServer {
-                    host: c.args[0].text.clone(),
+                    host: c.args[0].text.as_str().to_owned(),
                     port,
                 });
                 true
@@ -256,8 +259,8 @@ impl Builder<'_> {
                     return false;
                 }
                 self.cfg.global_defs.vrrp_iptables = Some(IptablesChains {
-                    input: c.args.first().map(|a| a.text.clone()),
-                    output: c.args.get(1).map(|a| a.text.clone()),
+                    input: c.args.first().map(|a| a.text.as_str().to_owned()),
+                    output: c.args.get(1).map(|a| a.text.as_str().to_owned()),
                 });
                 true
             }
@@ -281,8 +284,9 @@ impl Builder<'_> {
                 if !self.nargs(c, 1, 2) {
                     return false;
                 }
-                self.cfg.global_defs.script_user = Some(c.args[0].text.clone());
-                self.cfg.global_defs.script_group = c.args.get(1).map(|a| a.text.clone());
+                self.cfg.global_defs.script_user = Some(c.args[0].text.as_str().to_owned());
+                self.cfg.global_defs.script_group =
+                    c.args.get(1).map(|a| a.text.as_str().to_owned());
                 true
             }
             "enable_script_security" => set!(enable_script_security, self.flag(c).then_some(true)),
@@ -291,7 +295,7 @@ impl Builder<'_> {
                     return false;
                 }
                 let fifo = NotifyFifo {
-                    path: c.args[0].text.clone(),
+                    path: c.args[0].text.as_str().to_owned(),
                     script: None,
                 };
                 let slot = self.fifo_slot(kw);
@@ -395,7 +399,7 @@ impl Builder<'_> {
         }
         let kw = c.keyword.as_str();
         let mut d = LvsSyncDaemon {
-            interface: c.args[0].text.clone(),
+            interface: c.args[0].text.as_str().to_owned(),
             vrrp_instance: None,
             id: None,
             maxlen: None,
@@ -415,7 +419,7 @@ impl Builder<'_> {
                 ("port", Some(v)) => d.port = self.int_text(kw, v, 1u16, 65535),
                 ("ttl", Some(v)) => d.ttl = self.int_text(kw, v, 1u8, 255),
                 ("group", Some(v)) => d.group = self.ip_text(kw, v),
-                ("inst", Some(v)) => d.vrrp_instance = Some(v.text.clone()),
+                ("inst", Some(v)) => d.vrrp_instance = Some(v.text.as_str().to_owned()),
                 (name, _) if i == 1 => {
                     d.vrrp_instance = Some(name.to_owned());
                     i += 1;

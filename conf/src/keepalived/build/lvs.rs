@@ -110,7 +110,7 @@ impl Builder<'_> {
             return;
         };
         let name = match n.args.as_slice() {
-            [a] => a.text.clone(),
+            [a] => a.text.as_str().to_owned(),
             _ => {
                 self.err(
                     &n.loc,
@@ -201,7 +201,7 @@ impl Builder<'_> {
                 Some(v) => vs.fwmark = Some(v),
                 None => return,
             },
-            [g, name] if g.text == "group" => vs.group = Some(name.text.clone()),
+            [g, name] if g.text == "group" => vs.group = Some(name.text.as_str().to_owned()),
             [ip] => match self.ip_text(kw, ip) {
                 Some(v) => vs.ip = Some(v),
                 None => return,
@@ -811,8 +811,8 @@ impl Builder<'_> {
             }
             "user" if kind == K::Misc => {
                 if self.nargs(c, 1, 2) {
-                    ck.user = Some(c.args[0].text.clone());
-                    ck.group = c.args.get(1).map(|a| a.text.clone());
+                    ck.user = Some(c.args[0].text.as_str().to_owned());
+                    ck.group = c.args.get(1).map(|a| a.text.as_str().to_owned());
                     true
                 } else {
                     false
@@ -957,7 +957,11 @@ impl Builder<'_> {
                 "regex" => self.string(c).map(|v| u.regex = Some(v)).is_some(),
                 "regex_no_match" => self.flag(c).then(|| u.regex_no_match = true).is_some(),
                 "regex_options" => {
-                    u.regex_options = c.args.iter().map(|a: &Arg| a.text.clone()).collect();
+                    u.regex_options = c
+                        .args
+                        .iter()
+                        .map(|a: &Arg| a.text.as_str().to_owned())
+                        .collect();
                     true
                 }
                 "regex_min_offset" => self

@@ -349,7 +349,7 @@ impl Builder<'_> {
         if !self.nargs(n, 1, 1) {
             return None;
         }
-        Some(n.args[0].text.clone())
+        Some(n.args[0].text.as_str().to_owned())
     }
 
     /// `kw SCRIPT [USER [GROUP]]`.
@@ -358,9 +358,9 @@ impl Builder<'_> {
             return None;
         }
         Some(Script {
-            command: n.args[0].text.clone(),
-            user: n.args.get(1).map(|a| a.text.clone()),
-            group: n.args.get(2).map(|a| a.text.clone()),
+            command: n.args[0].text.as_str().to_owned(),
+            user: n.args.get(1).map(|a| a.text.as_str().to_owned()),
+            group: n.args.get(2).map(|a| a.text.as_str().to_owned()),
         })
     }
 
@@ -515,7 +515,7 @@ pub(crate) fn parse_bool(s: &str) -> Option<bool> {
 pub(crate) fn mark(origin: &mut Origin, n: &Node) {
     let key = match keywords::intern(&n.keyword) {
         Some(k) => std::borrow::Cow::Borrowed(k),
-        None => std::borrow::Cow::Owned(n.keyword.clone()),
+        None => std::borrow::Cow::Owned(n.keyword.as_str().to_owned()),
     };
     origin.keys.push((key, n.loc.clone()));
 }

@@ -35,7 +35,7 @@ impl Builder<'_> {
             );
             return None;
         }
-        Some(n.args[0].text.clone())
+        Some(n.args[0].text.as_str().to_owned())
     }
 
     pub(super) fn vrrp_script(&mut self, n: &Node) {
@@ -97,8 +97,8 @@ impl Builder<'_> {
                 "fall" => self.int(c, 1u32, u32::MAX).map(|v| s.fall = v).is_some(),
                 "user" => {
                     if self.nargs(c, 1, 2) {
-                        s.user = Some(c.args[0].text.clone());
-                        s.group = c.args.get(1).map(|a| a.text.clone());
+                        s.user = Some(c.args[0].text.as_str().to_owned());
+                        s.group = c.args.get(1).map(|a| a.text.as_str().to_owned());
                         true
                     } else {
                         false
@@ -208,8 +208,11 @@ impl Builder<'_> {
             let ok = match c.keyword.as_str() {
                 "process" => {
                     if self.nargs(c, 1, usize::MAX) {
-                        t.process = c.args[0].text.clone();
-                        t.params = c.args[1..].iter().map(|a| a.text.clone()).collect();
+                        t.process = c.args[0].text.as_str().to_owned();
+                        t.params = c.args[1..]
+                            .iter()
+                            .map(|a| a.text.as_str().to_owned())
+                            .collect();
                         true
                     } else {
                         false
@@ -357,7 +360,7 @@ impl Builder<'_> {
         for l in lines {
             let (w, r) = self.weight_opts(l, &l.args, -253, 253);
             out.push(TrackedInterface {
-                name: l.keyword.clone(),
+                name: l.keyword.as_str().to_owned(),
                 weight: w.unwrap_or(0),
                 reverse: r,
                 origin: Origin::at(l.loc.clone()),
@@ -375,7 +378,7 @@ impl Builder<'_> {
         for l in lines {
             let (w, r) = self.weight_opts(l, &l.args, min, max);
             out.push(TrackedRef {
-                name: l.keyword.clone(),
+                name: l.keyword.as_str().to_owned(),
                 weight: w,
                 reverse: r,
                 origin: Origin::at(l.loc.clone()),
@@ -435,10 +438,10 @@ impl Builder<'_> {
                 "group" => {
                     if let Some(lines) = self.block(c) {
                         for l in lines {
-                            g.group.push(l.keyword.clone());
+                            g.group.push(l.keyword.as_str().to_owned());
                             g.member_origins.push(Origin::at(l.loc.clone()));
                             for a in &l.args {
-                                g.group.push(a.text.clone());
+                                g.group.push(a.text.as_str().to_owned());
                                 g.member_origins.push(Origin::at(a.loc.clone()));
                             }
                         }
@@ -693,9 +696,9 @@ impl Builder<'_> {
                 for a in &c.args {
                     // A MAC has colons; anything else is the interface name.
                     if a.text.contains(':') {
-                        vm.mac = Some(a.text.clone());
+                        vm.mac = Some(a.text.as_str().to_owned());
                     } else {
-                        vm.interface = Some(a.text.clone());
+                        vm.interface = Some(a.text.as_str().to_owned());
                     }
                 }
                 v.use_vmac = Some(vm);

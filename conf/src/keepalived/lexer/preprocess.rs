@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::{is_space, tokenize, ParseOptions, ParseOutput, TreeBuilder};
 use crate::diag::{Diagnostic, Diagnostics, Location, SourceMap};
-use crate::keepalived::tree::{Arg, Node};
+use crate::keepalived::tree::{Arg, CompactString, Node};
 
 /// Expansion passes over one line before we call it recursive (`$A=$A`).
 const MAX_PASSES: usize = 64;
@@ -1477,7 +1477,7 @@ impl<'o> Preprocessor<'o> {
                     s += 1;
                 }
                 let a = Arg {
-                    text: text.get(w..s).unwrap_or_default().to_owned(),
+                    text: CompactString::new(text.get(w..s).unwrap_or_default()),
                     loc: fc.loc(pos(w)),
                     quoted: false,
                 };
