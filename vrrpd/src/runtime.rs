@@ -193,6 +193,9 @@ impl Runtime {
         let (inbound_tx, inbound_rx) = mpsc::channel(1024);
         let (track_tx, track_rx) = mpsc::channel(256);
         let refused_scripts = log_refused(&plan.refused);
+        for u in &plan.unsupported {
+            warn!("{u}");
+        }
         let mut rt = Runtime {
             netlink,
             links: Vec::new(),
@@ -675,7 +678,11 @@ impl Runtime {
             notifier,
             sync_groups,
             refused,
+            unsupported,
         } = plan;
+        for u in &unsupported {
+            warn!("{u}");
+        }
         let (mut kept, mut updated, mut retired, mut added) = (0, 0, 0, 0);
         let mut trackers: Vec<Option<Trackers>> = trackers.into_iter().map(Some).collect();
         for i in 0..self.slots.len() {

@@ -153,6 +153,10 @@ pub struct Plan {
     /// Scripts refused by script security (`enable_script_security`), with
     /// why: each is logged, and a refused `vrrp_script` counts as failing.
     pub refused: Vec<(String, String)>,
+    /// What the configuration asks for that this vrrpd does not do yet,
+    /// with where it was written: logged as warnings at start and reload,
+    /// never silently ignored.
+    pub unsupported: Vec<String>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -227,7 +231,71 @@ pub fn plan(config: &Config) -> Result<Plan, SetupError> {
         notifier,
         sync_groups,
         refused,
+        unsupported: unsupported(config),
     })
+}
+
+/// Configured behaviour the runtime does not implement yet, one line each.
+fn unsupported(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let at = |o: &conf::model::Origin| o.at.as_ref().map(|l| format!("{l}: ")).unwrap_or_default();
+    if !config.static_ipaddress.is_empty()
+        || !config.static_routes.is_empty()
+        || !config.static_rules.is_empty()
+    {
+        out.push(
+            "static_ipaddress / static_routes / static_rules are not applied by vrrpd yet".into(),
+        );
+    }
+    if !config.virtual_servers.is_empty() {
+        out.push(format!(
+            "{} virtual_server blocks: health checks and load balancer pools do not run in vrrpd yet",
+            config.virtual_servers.len()
+        ));
+    }
+    for i in &config.vrrp_instances {
+        let w = at(&i.origin);
+        let name = &i.name;
+        for a in i
+            .virtual_ipaddress
+            .iter()
+            .chain(&i.virtual_ipaddress_excluded)
+        {
+            let wa = at(&a.origin);
+            if a.dev
+                .as_deref()
+                .is_some_and(|d| Some(d) != i.interface.as_deref())
+            {
+                out.push(format!("{wa}vrrp_instance {name}: VIP {} `dev` other than the instance interface is not supported yet; it goes on the instance interface", a.address));
+            }
+            if a.scope.is_some() || a.brd.is_some() || a.peer.is_some() {
+                out.push(format!(
+                    "{wa}vrrp_instance {name}: VIP {} options scope/brd/peer are not applied yet",
+                    a.address
+                ));
+            }
+        }
+        if !i.virtual_routes.is_empty() || !i.virtual_rules.is_empty() {
+            out.push(format!(
+                "{w}vrrp_instance {name}: virtual_routes / virtual_rules are not applied yet"
+            ));
+        }
+        if !i.accept {
+            out.push(format!("{w}vrrp_instance {name}: no_accept is not enforced yet (the master accepts packets for its VIPs)"));
+        }
+        if !i.track_bfd.is_empty() {
+            out.push(format!(
+                "{w}vrrp_instance {name}: track_bfd is not supported yet"
+            ));
+        }
+        if i.lower_prio_no_advert || i.higher_prio_send_advert {
+            out.push(format!("{w}vrrp_instance {name}: lower_prio_no_advert / higher_prio_send_advert are not supported yet"));
+        }
+    }
+    if config.sync_groups.iter().any(|g| g.group.len() > 1) {
+        out.push("vrrp_sync_group: FAULT spreads to all members and group notifications run, but members do not yet move to MASTER / BACKUP together".into());
+    }
+    out
 }
 
 /// The instances to run, in config order.
@@ -445,6 +513,30 @@ mod tests {
         assert_eq!(n.name, "vm52");
         assert_eq!(n.mac, [0x02, 0, 0, 0, 0xaa, 52]);
         assert!(n.xmit_base);
+    }
+
+    #[test]
+    fn what_vrrpd_does_not_do_yet_is_named_with_its_location() {
+        let opts = conf::keepalived::lexer::ParseOptions::default();
+        let loaded = conf::load_keepalived_str(
+            "t.conf",
+            "vrrp_instance R {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  192.0.2.7/24 dev eth1\n }\n virtual_routes {\n  198.51.100.0/24 via 192.0.2.1\n }\n}\n",
+            &opts,
+        );
+        assert!(!loaded.diagnostics.has_errors(), "{}", loaded.diagnostics);
+        let p = plan(&loaded.config).unwrap();
+        assert!(
+            p.unsupported
+                .iter()
+                .any(|u| u.starts_with("t.conf:5:") && u.contains("`dev`")),
+            "{:?}",
+            p.unsupported
+        );
+        assert!(
+            p.unsupported.iter().any(|u| u.contains("virtual_routes")),
+            "{:?}",
+            p.unsupported
+        );
     }
 
     #[test]
