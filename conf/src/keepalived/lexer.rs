@@ -431,7 +431,7 @@ pub(crate) fn tokenize(
 }
 
 /// keepalived's whitespace set (`WHITE_SPACE_STR` in `lib/parser.c`).
-pub(crate) fn is_space(c: u8) -> bool {
+pub(crate) const fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 

@@ -197,25 +197,53 @@ fn slow_path_only() -> bool {
     false
 }
 
+/// Bytes that end the plain scan of [`plain_line`]: comment starts, the
+/// characters only the general path handles, and non-ASCII bytes (whose
+/// columns are not byte offsets).
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0x80;
+    while i < 256 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'#' as usize] = true;
+    t[b'!' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'$' as usize] = true;
+    t
+};
+
+/// Bytes that end a word of a plain line: keepalived's whitespace
+/// ([`is_space`]) and the braces.
+static WORD_END: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = is_space(i as u8) || i == b'{' as usize || i == b'}' as usize;
+        i += 1;
+    }
+    t
+};
+
 /// The common line that needs none of the preprocessing beyond comment
 /// removal: ASCII up to any comment, no `\`, `"` or `$` anywhere (a `\`
 /// in a comment can still continue the line), not starting with `@` or `~`.
 /// Returns the range [`decomment`] would keep: leading and trailing blanks
 /// and the comment removed.
 fn plain_line(raw: &[u8]) -> Option<(usize, usize)> {
-    let mut cut = raw.len();
-    for (i, &b) in raw.iter().enumerate() {
-        match b {
-            b'#' | b'!' => {
-                cut = i;
-                break;
-            }
-            b'\\' | b'"' | b'$' => return None,
-            _ => {}
-        }
-    }
-    if raw[cut..].contains(&b'\\') || !raw[..cut].is_ascii() {
-        return None;
+    // One table lookup per byte: this runs over every byte of the file.
+    let cut = raw
+        .iter()
+        .position(|&b| SPECIAL[usize::from(b)])
+        .unwrap_or(raw.len());
+    match raw.get(cut) {
+        None => {}
+        // A `\` in the comment may continue the line.
+        Some(b'#' | b'!') if !raw[cut..].contains(&b'\\') => {}
+        // A `\`, `"`, `$` or a non-ASCII byte before any comment.
+        Some(_) => return None,
     }
     let start = skip_blanks(raw, 0).min(cut);
     let mut end = cut;
@@ -1473,7 +1501,7 @@ impl<'o> Preprocessor<'o> {
             // Words up to the next brace or the end of the line.
             while s < n && !matches!(t[s], b'{' | b'}') {
                 let w = s;
-                while s < n && !is_space(t[s]) && !matches!(t[s], b'{' | b'}') {
+                while s < n && !WORD_END[usize::from(t[s])] {
                     s += 1;
                 }
                 let a = Arg {
