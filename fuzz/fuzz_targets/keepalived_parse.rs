@@ -88,7 +88,7 @@ fn shape(nodes: &[Node]) -> Vec<(String, Vec<String>, Option<Vec<()>>)> {
     let mut v = Vec::new();
     fn walk(nodes: &[Node], depth: usize, v: &mut Vec<(String, Vec<String>, Option<Vec<()>>)>) {
         for n in nodes {
-            let args = n.args.iter().map(|a| a.text.clone()).collect();
+            let args = n.args.iter().map(|a| a.text.as_str().to_owned()).collect();
             let block = n.children.as_ref().map(|c| vec![(); c.len()]);
             v.push((format!("{depth}:{}", n.keyword), args, block));
             walk(n.children(), depth + 1, v);
