@@ -171,15 +171,44 @@ pub struct SourceMap {
 #[derive(Debug, Clone)]
 struct SourceFile {
     path: Arc<Path>,
-    text: Arc<str>,
+    text: SharedText,
     /// Byte offset of the start of each line: a config with many warnings
     /// must not rescan a 400,000-line file for each one. Built on the
     /// first lookup: a config without diagnostics never needs it.
     line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
+/// A file's text, shared with whoever read it. An `Arc<String>` lets the
+/// keepalived.conf reader keep the buffer it read the file into, where an
+/// `Arc<str>` would need a copy of a possibly large file.
+#[derive(Debug, Clone)]
+enum SharedText {
+    Str(Arc<str>),
+    String(Arc<String>),
+}
+
+impl std::ops::Deref for SharedText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            SharedText::Str(s) => s,
+            SharedText::String(s) => s,
+        }
+    }
+}
+
 impl SourceMap {
     pub fn add(&mut self, path: Arc<Path>, text: Arc<str>) {
+        self.push(path, SharedText::Str(text));
+    }
+
+    /// [`SourceMap::add`] for text already in an `Arc<String>`.
+    pub(crate) fn add_string(&mut self, path: Arc<Path>, text: Arc<String>) {
+        self.push(path, SharedText::String(text));
+    }
+
+    fn push(&mut self, path: Arc<Path>, text: SharedText) {
         self.files.push(SourceFile {
             path,
             text,

@@ -168,12 +168,13 @@ fn parse_file_inner<'a>(
 }
 
 /// A file's bytes as text (invalid UTF-8 replaced), shared between the
-/// parse and the [`SourceMap`]: one copy of a large file, not three.
-pub(crate) fn text_of(bytes: Vec<u8>) -> Arc<str> {
-    match String::from_utf8(bytes) {
-        Ok(s) => Arc::from(s),
-        Err(e) => Arc::from(String::from_utf8_lossy(e.as_bytes())),
-    }
+/// parse and the [`SourceMap`]: valid UTF-8 is kept in the buffer it was
+/// read into, not copied.
+pub(crate) fn text_of(bytes: Vec<u8>) -> Arc<String> {
+    Arc::new(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 /// Parse keepalived.conf text that did not come from a file (tests,
@@ -181,7 +182,12 @@ pub(crate) fn text_of(bytes: Vec<u8>) -> Arc<str> {
 /// includes are resolved against the current directory.
 pub fn parse_str(name: &str, text: &str, opts: &ParseOptions) -> ParseOutput {
     let mut pre = preprocess::Preprocessor::new(opts, None);
-    pre.run_top(diag::inline_path(name), None, None, Arc::from(text));
+    pre.run_top(
+        diag::inline_path(name),
+        None,
+        None,
+        Arc::new(text.to_owned()),
+    );
     pre.finish()
 }
 
@@ -194,7 +200,12 @@ pub fn parse_str_streaming(
     sink: &mut dyn FnMut(Node),
 ) -> ParseOutput {
     let mut pre = preprocess::Preprocessor::new(opts, Some(sink));
-    pre.run_top(diag::inline_path(name), None, None, Arc::from(text));
+    pre.run_top(
+        diag::inline_path(name),
+        None,
+        None,
+        Arc::new(text.to_owned()),
+    );
     pre.finish()
 }
 

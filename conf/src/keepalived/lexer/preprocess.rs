@@ -570,7 +570,7 @@ pub(super) struct Preprocessor<'o> {
     defs: HashMap<String, Def>,
     sources: SourceMap,
     /// The text of every file in `sources`, by path.
-    texts: HashMap<Arc<Path>, Arc<str>>,
+    texts: HashMap<Arc<Path>, Arc<String>>,
     diags: Diagnostics,
     tree: TreeBuilder<'o>,
     /// Canonical path and shown path of every file being read, outermost
@@ -645,7 +645,7 @@ impl<'o> Preprocessor<'o> {
         path: Arc<Path>,
         dir: Option<PathBuf>,
         canonical: Option<PathBuf>,
-        text: Arc<str>,
+        text: Arc<String>,
     ) {
         self.add_source(&path, &text);
         if let Some(c) = canonical {
@@ -699,11 +699,10 @@ impl<'o> Preprocessor<'o> {
         }
     }
 
-    fn add_source(&mut self, path: &Arc<Path>, text: &Arc<str>) {
+    fn add_source(&mut self, path: &Arc<Path>, text: &Arc<String>) {
         if !self.texts.contains_key(path) {
-            let text = text.clone();
             self.texts.insert(path.clone(), text.clone());
-            self.sources.add(path.clone(), text);
+            self.sources.add_string(path.clone(), text.clone());
         }
     }
 
