@@ -9,16 +9,103 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A position in a config file. Lines and columns count from 1.
+///
+/// Twelve bytes: every word of a config and every keyword recorded in the
+/// model carries one, and a large config has hundreds of thousands.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Location {
-    pub file: Arc<Path>,
+    /// The file; dereferences to its [`Path`].
+    pub file: FileId,
     pub line: u32,
     pub col: u32,
 }
 
 impl Location {
     pub fn new(file: Arc<Path>, line: u32, col: u32) -> Self {
+        Location::at(FileId::intern(&file), line, col)
+    }
+
+    /// A position in a file already interned.
+    pub fn at(file: FileId, line: u32, col: u32) -> Self {
         Location { file, line, col }
+    }
+}
+
+/// A config file's path, as a small number: an index into a process-wide
+/// table of the paths positions were recorded in. The same path always
+/// gets the same id, so ids compare like the paths. The table only grows:
+/// it holds each distinct path once, however often it is read, which is a
+/// few paths for a daemon's whole life.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId(u32);
+
+#[derive(Default)]
+struct FileTable {
+    ids: std::collections::HashMap<&'static Path, u32>,
+    paths: Vec<&'static Path>,
+}
+
+fn file_table() -> &'static std::sync::RwLock<FileTable> {
+    static TABLE: std::sync::OnceLock<std::sync::RwLock<FileTable>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(Default::default)
+}
+
+impl FileId {
+    /// The id of `path`, adding it to the table the first time.
+    pub fn intern(path: &Path) -> FileId {
+        let table = file_table();
+        {
+            let t = table
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(&id) = t.ids.get(path) {
+                return FileId(id);
+            }
+        }
+        let mut t = table
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(&id) = t.ids.get(path) {
+            return FileId(id);
+        }
+        // Kept for the life of the process, so positions can lend out
+        // `&Path`s without a lock held.
+        let stored: &'static Path = Box::leak(Box::<Path>::from(path));
+        let id = u32::try_from(t.paths.len()).unwrap_or(u32::MAX);
+        t.paths.push(stored);
+        t.ids.insert(stored, id);
+        FileId(id)
+    }
+
+    /// The path this id stands for.
+    pub fn path(self) -> &'static Path {
+        let t = file_table()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        t.paths
+            .get(self.0 as usize)
+            .copied()
+            .unwrap_or_else(|| Path::new(""))
+    }
+}
+
+impl std::ops::Deref for FileId {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl AsRef<Path> for FileId {
+    fn as_ref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl fmt::Debug for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.path(), f)
     }
 }
 

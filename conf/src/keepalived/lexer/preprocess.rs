@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{is_space, tokenize, ParseOptions, ParseOutput, TreeBuilder};
-use crate::diag::{Diagnostic, Diagnostics, Location, SourceMap};
+use crate::diag::{Diagnostic, Diagnostics, FileId, Location, SourceMap};
 use crate::keepalived::tree::{Arg, CompactString, Node};
 
 /// Expansion passes over one line before we call it recursive (`$A=$A`).
@@ -547,7 +547,7 @@ fn glob_pattern(p: &str) -> (String, String, bool) {
 
 /// The file being read.
 struct FileCtx {
-    path: Arc<Path>,
+    file: FileId,
     /// Directory relative includes are resolved against; `None` is the
     /// current directory.
     dir: Option<PathBuf>,
@@ -560,7 +560,7 @@ struct FileCtx {
 
 impl FileCtx {
     fn loc(&self, p: Pos) -> Location {
-        Location::new(self.path.clone(), p.line.max(1), p.col.max(1))
+        Location::at(self.file, p.line.max(1), p.col.max(1))
     }
 }
 
@@ -570,7 +570,7 @@ pub(super) struct Preprocessor<'o> {
     defs: HashMap<String, Def>,
     sources: SourceMap,
     /// The text of every file in `sources`, by path.
-    texts: HashMap<Arc<Path>, Arc<String>>,
+    texts: HashMap<FileId, Arc<String>>,
     diags: Diagnostics,
     tree: TreeBuilder<'o>,
     /// Canonical path and shown path of every file being read, outermost
@@ -652,7 +652,7 @@ impl<'o> Preprocessor<'o> {
             self.include_stack.push((c, path.clone()));
         }
         let fc = FileCtx {
-            path,
+            file: FileId::intern(&path),
             dir,
             depth: 0,
             gen_base: 0,
@@ -667,7 +667,7 @@ impl<'o> Preprocessor<'o> {
         // scans the file from the start each time, which is quadratic for
         // many diagnostics in a big file. Same result as
         // SourceMap::annotate (a line as `str::lines` gives it).
-        let mut index: HashMap<Arc<Path>, Vec<usize>> = HashMap::new();
+        let mut index: HashMap<FileId, Vec<usize>> = HashMap::new();
         let items = self
             .diags
             .items
@@ -675,7 +675,7 @@ impl<'o> Preprocessor<'o> {
             .map(|d| {
                 let line = d.location.as_ref().and_then(|loc| {
                     let text = self.texts.get(&loc.file)?;
-                    let starts = index.entry(loc.file.clone()).or_insert_with(|| {
+                    let starts = index.entry(loc.file).or_insert_with(|| {
                         std::iter::once(0)
                             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
                             .collect()
@@ -700,8 +700,9 @@ impl<'o> Preprocessor<'o> {
     }
 
     fn add_source(&mut self, path: &Arc<Path>, text: &Arc<String>) {
-        if !self.texts.contains_key(path) {
-            self.texts.insert(path.clone(), text.clone());
+        if let std::collections::hash_map::Entry::Vacant(e) = self.texts.entry(FileId::intern(path))
+        {
+            e.insert(text.clone());
             self.sources.add_string(path.clone(), text.clone());
         }
     }
@@ -1684,7 +1685,7 @@ impl<'o> Preprocessor<'o> {
         self.add_source(&shown, &text);
         self.include_stack.push((canonical, shown.clone()));
         let child = FileCtx {
-            path: shown,
+            file: FileId::intern(&shown),
             dir: path
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
