@@ -342,6 +342,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn file_ids_stand_for_their_paths() {
+        let a = FileId::intern(Path::new("/etc/keepalived/a.conf"));
+        let b = FileId::intern(Path::new("/etc/keepalived/b.conf"));
+        assert_ne!(a, b);
+        assert_eq!(a, FileId::intern(Path::new("/etc/keepalived/a.conf")));
+        assert_eq!(&*a, Path::new("/etc/keepalived/a.conf"));
+        assert_eq!(
+            format!("{a:?}"),
+            format!("{:?}", Path::new("/etc/keepalived/a.conf"))
+        );
+        let loc = Location::new(inline_path("/etc/keepalived/b.conf"), 3, 7);
+        assert_eq!(loc.file, b);
+        assert_eq!(loc.to_string(), "/etc/keepalived/b.conf:3:7");
+        assert_eq!(std::mem::size_of::<Location>(), 12);
+    }
+
+    #[test]
     fn source_lines_by_index_match_str_lines() {
         let text = "a\nbb\r\n\nlast";
         let mut m = SourceMap::default();
