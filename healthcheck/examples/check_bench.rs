@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p healthcheck --example check_bench -- \
-//!     [--tcp N] [--http N] [--seconds S] [--warmup W] [--rt mt|ct|both]
+//!     [--tcp N] [--http N] [--seconds S] [--warmup W] [--rt mt,ct,mt+rst,ct+rst]
 //!     [--haproxy PATH | --no-haproxy] [--haproxy-nbthread N] [--no-netns]
 //! ```
 //!
@@ -54,17 +54,22 @@ const MISSED_GAP: Duration = Duration::from_millis(1500);
 const HTTP_RESPONSE: &[u8] =
     b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n";
 
+/// How our side runs: the tokio runtime, and whether TCP_CHECK closes with
+/// an RST (`+rst`: SO_LINGER 0, as haproxy does) instead of the library's
+/// plain close, which leaves the socket in TIME_WAIT on the checker's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rt {
-    Multi,
-    Current,
+struct Variant {
+    multi_thread: bool,
+    rst: bool,
 }
 
-impl Rt {
-    fn name(self) -> &'static str {
-        match self {
-            Rt::Multi => "mt",
-            Rt::Current => "ct",
+impl Variant {
+    fn name(self) -> String {
+        let rt = if self.multi_thread { "mt" } else { "ct" };
+        if self.rst {
+            format!("{rt}+rst")
+        } else {
+            rt.to_owned()
         }
     }
 }
@@ -73,7 +78,7 @@ impl Rt {
 enum Mode {
     Orchestrate,
     Serve,
-    Ours(Rt),
+    Ours(Variant),
 }
 
 #[derive(Debug, Clone)]
@@ -83,19 +88,30 @@ struct Args {
     http: usize,
     seconds: u64,
     warmup: u64,
-    runtimes: Vec<Rt>,
+    variants: Vec<Variant>,
     haproxy: Option<PathBuf>,
     haproxy_nbthread: Option<u32>,
     netns: bool,
 }
 
-fn parse_rt(s: &str) -> anyhow::Result<Vec<Rt>> {
-    Ok(match s {
-        "mt" => vec![Rt::Multi],
-        "ct" => vec![Rt::Current],
-        "both" => vec![Rt::Multi, Rt::Current],
-        _ => bail!("--rt expects mt, ct or both, not {s:?}"),
-    })
+/// `mt`, `ct`, `mt+rst`, `ct+rst`, comma-separated; `both` = `mt,ct`.
+fn parse_variants(s: &str) -> anyhow::Result<Vec<Variant>> {
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        let (multi_thread, rst) = match item {
+            "mt" => (true, false),
+            "ct" => (false, false),
+            "mt+rst" => (true, true),
+            "ct+rst" => (false, true),
+            "both" => {
+                out.extend(parse_variants("mt,ct")?);
+                continue;
+            }
+            _ => bail!("--rt expects mt, ct, mt+rst, ct+rst or both, not {item:?}"),
+        };
+        out.push(Variant { multi_thread, rst });
+    }
+    Ok(out)
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -105,7 +121,7 @@ fn parse_args() -> anyhow::Result<Args> {
         http: 2_000,
         seconds: 60,
         warmup: 3,
-        runtimes: vec![Rt::Multi, Rt::Current],
+        variants: parse_variants("mt,ct,mt+rst")?,
         haproxy: Some(PathBuf::from("/usr/sbin/haproxy")),
         haproxy_nbthread: None,
         netns: true,
@@ -118,7 +134,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--http" => a.http = value()?.parse().context("--http")?,
             "--seconds" => a.seconds = value()?.parse().context("--seconds")?,
             "--warmup" => a.warmup = value()?.parse().context("--warmup")?,
-            "--rt" => a.runtimes = parse_rt(&value()?)?,
+            "--rt" => a.variants = parse_variants(&value()?)?,
             "--haproxy" => a.haproxy = Some(PathBuf::from(value()?)),
             "--no-haproxy" => a.haproxy = None,
             "--no-netns" => a.netns = false,
@@ -127,16 +143,16 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--serve" => a.mode = Mode::Serve,
             "--ours" => {
-                let rt = parse_rt(&value()?)?;
-                match rt.as_slice() {
+                let v = parse_variants(&value()?)?;
+                match v.as_slice() {
                     [one] => a.mode = Mode::Ours(*one),
-                    _ => bail!("--ours expects mt or ct"),
+                    _ => bail!("--ours expects one variant"),
                 }
             }
             "-h" | "--help" => {
                 println!(
                     "check_bench [--tcp N] [--http N] [--seconds S] [--warmup W] \
-                     [--rt mt|ct|both] [--haproxy PATH | --no-haproxy] [--haproxy-nbthread N] [--no-netns]"
+                     [--rt mt,ct,mt+rst,ct+rst] [--haproxy PATH | --no-haproxy] [--haproxy-nbthread N] [--no-netns]"
                 );
                 std::process::exit(0);
             }
@@ -178,17 +194,23 @@ fn raise_nofile() -> anyhow::Result<u64> {
 }
 
 fn self_cpu() -> anyhow::Result<Duration> {
+    let (user, sys) = self_cpu_split()?;
+    Ok(user + sys)
+}
+
+/// (user, system) CPU time of this process.
+fn self_cpu_split() -> anyhow::Result<(Duration, Duration)> {
     use nix::sys::resource::{getrusage, UsageWho};
     let u = getrusage(UsageWho::RUSAGE_SELF)?;
     let tv = |t: nix::sys::time::TimeVal| {
         Duration::from_secs(t.tv_sec().max(0) as u64)
             + Duration::from_micros(t.tv_usec().max(0) as u64)
     };
-    Ok(tv(u.user_time()) + tv(u.system_time()))
+    Ok((tv(u.user_time()), tv(u.system_time())))
 }
 
-/// utime + stime of `pid` from /proc (USER_HZ is 100 on Linux).
-fn proc_cpu(pid: u32) -> anyhow::Result<Duration> {
+/// (utime, stime) of `pid` from /proc (USER_HZ is 100 on Linux).
+fn proc_cpu(pid: u32) -> anyhow::Result<(Duration, Duration)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name, which is in parentheses and may
     // contain spaces: state is field 3, utime 14, stime 15.
@@ -200,7 +222,10 @@ fn proc_cpu(pid: u32) -> anyhow::Result<Duration> {
     let ticks = |i: usize| -> anyhow::Result<u64> {
         Ok(f.get(i).context("short /proc stat")?.parse::<u64>()?)
     };
-    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+    Ok((
+        Duration::from_millis(ticks(11)? * 10),
+        Duration::from_millis(ticks(12)? * 10),
+    ))
 }
 
 /// (VmRSS, VmHWM) in KiB.
@@ -272,7 +297,7 @@ fn main() -> anyhow::Result<()> {
     }
     match args.mode {
         Mode::Serve => serve(&args),
-        Mode::Ours(rt) => ours(&args, rt),
+        Mode::Ours(v) => ours(&args, v),
         Mode::Orchestrate => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
@@ -546,19 +571,38 @@ impl Recorder {
     }
 }
 
+/// The library's TCP_CHECK (`check::tcp::check`), but closing with an RST
+/// (SO_LINGER 0) as haproxy does: no TIME_WAIT socket is left behind, so
+/// connect() does not have to search past thousands of them for a free
+/// port. An experiment to size a library change, not the library's code.
+async fn tcp_check_rst(spec: &CheckSpec) -> healthcheck::CheckOutcome {
+    use healthcheck::{CheckOutcome, Reason};
+    let start = Instant::now();
+    let connect = healthcheck::check::tcp::connect(spec.target, &spec.local);
+    match tokio::time::timeout(spec.connect_timeout, connect).await {
+        Ok(Ok(stream)) => {
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            CheckOutcome::up(Reason::Ok, start.elapsed())
+        }
+        Ok(Err(e)) => CheckOutcome::down(Reason::from_io(&e), start.elapsed()),
+        Err(_) => CheckOutcome::down(Reason::Timeout, start.elapsed()),
+    }
+}
+
 /// One run of our checker, in its own process (clean CPU and RSS figures).
 /// Protocol on stdout: `start` when the window opens, then one `result
 /// key=value ...` line.
-fn ours(args: &Args, rt: Rt) -> anyhow::Result<()> {
+fn ours(args: &Args, variant: Variant) -> anyhow::Result<()> {
     raise_nofile()?;
     let text = keepalived_conf(args);
     let loaded = conf::load_keepalived_str("bench.conf", &text, &conf::ParseOptions::default());
     if !loaded.is_ok() {
         bail!("generated config rejected: {:?}", loaded.diagnostics);
     }
-    let runtime = match rt {
-        Rt::Multi => tokio::runtime::Builder::new_multi_thread(),
-        Rt::Current => tokio::runtime::Builder::new_current_thread(),
+    let runtime = if variant.multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
     }
     .enable_all()
     .build()?;
@@ -592,7 +636,11 @@ fn ours(args: &Args, rt: Rt) -> anyhow::Result<()> {
             let rec = r2.clone();
             Box::pin(async move {
                 let started = Instant::now();
-                let out = ctx.run(&spec).await;
+                let out = if variant.rst && spec.kind == healthcheck::Kind::Tcp {
+                    tcp_check_rst(&spec).await
+                } else {
+                    ctx.run(&spec).await
+                };
                 rec.record(spec.target, started, &out);
                 out
             })
@@ -617,11 +665,11 @@ fn ours(args: &Args, rt: Rt) -> anyhow::Result<()> {
         ));
         tokio::time::sleep(Duration::from_secs(args.warmup)).await;
         println!("start");
-        let cpu0 = self_cpu()?;
+        let (user0, sys0) = self_cpu_split()?;
         let t0 = Instant::now();
         rec.start_window();
         tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-        let cpu1 = self_cpu()?;
+        let (user1, sys1) = self_cpu_split()?;
         let elapsed = t0.elapsed();
         let (rss, hwm) = proc_rss("self")?;
         let result = {
@@ -634,13 +682,14 @@ fn ours(args: &Args, rt: Rt) -> anyhow::Result<()> {
                 .filter(|s| s.is_none_or(|s| now.saturating_duration_since(s) > MISSED_GAP))
                 .count() as u64;
             format!(
-                "result checks={n_checks} attempts={} failed={} missed={} elapsed_us={} cpu_us={} \
+                "result checks={n_checks} attempts={} failed={} missed={} elapsed_us={} cpu_us={} sys_us={} \
                  rss_kib={rss} hwm_kib={hwm} p50_us={} p99_us={} max_us={} first_failure={}",
                 r.attempts,
                 r.failed,
                 r.missed + tail,
                 elapsed.as_micros(),
-                (cpu1.saturating_sub(cpu0)).as_micros(),
+                (user1 + sys1).saturating_sub(user0 + sys0).as_micros(),
+                sys1.saturating_sub(sys0).as_micros(),
                 r.latency_us.value_at_quantile(0.5),
                 r.latency_us.value_at_quantile(0.99),
                 r.latency_us.max(),
@@ -757,6 +806,8 @@ struct Row {
     /// connect()s in the namespace (`Tcp: ActiveOpens`), if in one.
     connects: Option<u64>,
     cpu: Duration,
+    /// The system (kernel) part of `cpu`.
+    sys: Duration,
     elapsed: Duration,
     rss_kib: u64,
     hwm_kib: u64,
@@ -771,12 +822,12 @@ struct Row {
     backend_cpu: Duration,
 }
 
-async fn run_ours(args: &Args, rt: Rt, be: &mut Backends) -> anyhow::Result<Row> {
+async fn run_ours(args: &Args, variant: Variant, be: &mut Backends) -> anyhow::Result<Row> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .args([
             "--ours",
-            rt.name(),
+            &variant.name(),
             "--tcp",
             &args.tcp.to_string(),
             "--http",
@@ -806,7 +857,7 @@ async fn run_ours(args: &Args, rt: Rt, be: &mut Backends) -> anyhow::Result<Row>
     let (r, rep, opens) = result.with_context(|| {
         format!(
             "our checker ({}) exited with {status} and no result",
-            rt.name()
+            variant.name()
         )
     })?;
     let kv: HashMap<&str, &str> = r
@@ -823,11 +874,12 @@ async fn run_ours(args: &Args, rt: Rt, be: &mut Backends) -> anyhow::Result<Row>
     let failed = num("failed")?;
     let first = kv.get("first_failure").copied().unwrap_or("-");
     Ok(Row {
-        name: format!("ours (tokio {})", rt.name()),
+        name: format!("ours (tokio {})", variant.name()),
         attempts: Some(num("attempts")?),
         seen: *rep.first().context("bad report")?,
         connects: args.netns.then_some(opens),
         cpu: Duration::from_micros(num("cpu_us")?),
+        sys: Duration::from_micros(num("sys_us")?),
         elapsed: Duration::from_micros(num("elapsed_us")?),
         rss_kib: num("rss_kib")?,
         hwm_kib: num("hwm_kib")?,
@@ -953,7 +1005,8 @@ async fn run_haproxy(
         attempts: None,
         seen: *rep.first().context("bad report")?,
         connects: args.netns.then_some(opens),
-        cpu: cpu1.saturating_sub(cpu0),
+        cpu: (cpu1.0 + cpu1.1).saturating_sub(cpu0.0 + cpu0.1),
+        sys: cpu1.1.saturating_sub(cpu0.1),
         elapsed,
         rss_kib: rss,
         hwm_kib: hwm,
@@ -1016,8 +1069,8 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     );
 
     let mut rows = Vec::new();
-    for rt in &args.runtimes {
-        let row = run_ours(&args, *rt, &mut be).await?;
+    for v in &args.variants {
+        let row = run_ours(&args, *v, &mut be).await?;
         println!("  done: {} (load average {})", row.name, loadavg());
         rows.push(row);
     }
@@ -1033,12 +1086,13 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     let n = (args.tcp + args.http) as f64;
     println!();
     println!(
-        "{:<26} {:>8} {:>8} {:>8} {:>6} {:>8} {:>10} {:>8} {:>8} {:>7} {:>11} {:>9}",
+        "{:<26} {:>8} {:>8} {:>8} {:>6} {:>5} {:>8} {:>10} {:>8} {:>8} {:>7} {:>11} {:>9}",
         "side",
         "checks/s",
         "conn/s",
         "seen/s",
         "CPU %",
+        "sys%",
         "µs/check",
         "RSS(peak)",
         "lat p50",
@@ -1055,12 +1109,13 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
         // count (each check is one connect), else what the side counted.
         let per_check = r.connects.or(r.attempts).unwrap_or(r.seen).max(1) as f64;
         println!(
-            "{:<26} {:>8} {:>8} {:>8.0} {:>5.1}% {:>8.1} {:>10} {:>8} {:>8} {:>7} {:>11} {:>9}",
+            "{:<26} {:>8} {:>8} {:>8.0} {:>5.1}% {:>4.0}% {:>8.1} {:>10} {:>8} {:>8} {:>7} {:>11} {:>9}",
             r.name,
             rate(r.attempts),
             rate(r.connects),
             r.seen as f64 / secs,
             100.0 * r.cpu.as_secs_f64() / secs,
+            100.0 * r.sys.as_secs_f64() / r.cpu.as_secs_f64().max(1e-9),
             r.cpu.as_secs_f64() * 1e6 / per_check,
             format!("{}M({}M)", r.rss_kib / 1024, r.hwm_kib / 1024),
             r.p50,
@@ -1076,7 +1131,7 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     }
     println!(
         "checks/s: attempts the checker counted; conn/s: connect()s in the namespace; \
-         seen/s: connections the backends accepted; missed: own gaps > 1.5 s; \
+         seen/s: connections the backends accepted; sys%: kernel share of the CPU; missed: own gaps > 1.5 s; \
          missed(be): gaps > 1.5 s seen by the TCP + HTTP backends"
     );
     println!();
