@@ -617,6 +617,13 @@ impl Instance {
         }
     }
 
+    /// When a master announces its VIPs again after a possible race with
+    /// another master: one advert interval, at most 100 ms.
+    fn follow_up(&self) -> Duration {
+        self.span(Span::AdvertInterval)
+            .min(Duration::from_millis(100))
+    }
+
     /// A tracker reports a fault (`true`) or its end (`false`).
     pub fn set_fault(&mut self, now: Instant, fault: bool) {
         if self.stopped || self.fault == fault {
@@ -831,10 +838,7 @@ impl Instance {
                 // became master at nearly the same moment and announces
                 // when its addresses are up, before it hears us. Announce
                 // once more when it has surely given up.
-                let follow_up = self
-                    .span(Span::AdvertInterval)
-                    .min(Duration::from_millis(100));
-                self.timers.set(Timer::Reannounce, now + follow_up);
+                self.timers.set(Timer::Reannounce, now + self.follow_up());
             }
         }
     }
@@ -923,6 +927,12 @@ impl Instance {
                 self.push(Action::Announce);
                 self.timers
                     .set(Timer::Advert, now + self.span(Span::AdvertInterval));
+                // Two backups whose timers fire within the same fraction of
+                // a millisecond both become master; the loser's gratuitous
+                // ARP can reach clients after ours, and it then yields and
+                // drops the VIP. Announce once more when any such loser has
+                // heard us and given up.
+                self.timers.set(Timer::Reannounce, now + self.follow_up());
                 if let Some(d) = self.cfg.garp_master_delay {
                     self.timers.set(Timer::GarpDelay, now + d);
                 }

@@ -1249,6 +1249,13 @@ async fn precise_sleep_until(deadline: Instant) {
     if deadline > now {
         std::thread::sleep(deadline - now);
     }
+    // An advert may have arrived during that last fraction of a
+    // millisecond, when nothing could read it. Give the receive tasks one
+    // turn (tokio's yield lets the I/O driver run first): the main loop polls
+    // the packet channel before this timer, so such an advert is handled
+    // first and may cancel the timeout, as it would have with a
+    // millisecond less of sleep.
+    tokio::task::yield_now().await;
 }
 
 /// Whether a reload may update an instance in place: everything that

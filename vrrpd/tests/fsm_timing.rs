@@ -118,11 +118,14 @@ fn v2_backup_takes_over_after_master_down_interval() {
         became_master(State::Backup, Reason::MasterDownTimer, 100)
     );
     assert!(acts.iter().all(|(t, _)| *t == down));
-    // Then one advert per second, on the dot.
+    // Then one advert per second, on the dot, and one follow-up
+    // announcement 100 ms after becoming master (a racing loser's
+    // gratuitous ARP may have reached clients after ours).
     let acts = run_until(&mut i, down + ms(3000));
     assert_eq!(
         acts,
         vec![
+            (down + ms(100), Action::Announce),
             (down + ms(1000), Action::SendAdvert { priority: 100 }),
             (down + ms(2000), Action::SendAdvert { priority: 100 }),
             (down + ms(3000), Action::SendAdvert { priority: 100 }),
@@ -158,7 +161,12 @@ fn v3_ten_millisecond_backup() {
         acts.iter().map(|(_, a)| *a).collect::<Vec<_>>(),
         [
             became_master(State::Backup, Reason::MasterDownTimer, 100),
-            vec![Action::SendAdvert { priority: 100 }; 2]
+            vec![
+                Action::SendAdvert { priority: 100 },
+                // Follow-up announcement one interval after becoming master.
+                Action::Announce,
+                Action::SendAdvert { priority: 100 },
+            ]
         ]
         .concat()
     );
@@ -702,7 +710,10 @@ fn master_advertises_its_new_priority() {
     let acts = run_until(&mut i, t + ms(1000));
     assert_eq!(
         acts,
-        vec![(t + ms(1000), Action::SendAdvert { priority: 80 })]
+        vec![
+            (t + ms(100), Action::Announce),
+            (t + ms(1000), Action::SendAdvert { priority: 80 })
+        ]
     );
 }
 
@@ -719,7 +730,13 @@ fn garp_delay_and_refresh() {
         .collect();
     assert_eq!(
         announces,
-        vec![t + ms(2500), t + ms(5000), t + ms(5000), t + ms(7500)]
+        vec![
+            t + ms(100),
+            t + ms(2500),
+            t + ms(5000),
+            t + ms(5000),
+            t + ms(7500)
+        ]
     );
     // Leaving master stops them.
     i.handle_advert(t + ms(7600), &advert(ip(20), 200, ms(1000)));
@@ -777,7 +794,11 @@ fn reconfigure_keeps_a_master_master_with_the_new_priority_and_interval() {
     // priority and interval.
     assert_eq!(i.timer(Timer::Advert), Some(t1 + ms(100)));
     i.handle_timeout(t1 + ms(100));
-    assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 120 }]);
+    // (The follow-up announcement of becoming master was due too.)
+    assert_eq!(
+        drain(&mut i),
+        vec![Action::Announce, Action::SendAdvert { priority: 120 }]
+    );
     assert_eq!(i.advert_interval_cs(), 10);
 }
 
