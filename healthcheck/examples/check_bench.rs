@@ -228,6 +228,21 @@ fn proc_cpu(pid: u32) -> anyhow::Result<(Duration, Duration)> {
     ))
 }
 
+/// Time the threads of `pid` spent runnable but waiting for a CPU (second
+/// field of /proc/PID/task/*/schedstat): how much the rest of the machine
+/// held the process back.
+fn runq_wait(pid: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let ns: u64 = tasks
+        .filter_map(|t| t.ok())
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(ns)
+}
+
 /// (VmRSS, VmHWM) in KiB.
 fn proc_rss(pid: &str) -> anyhow::Result<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -666,10 +681,12 @@ fn ours(args: &Args, variant: Variant) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(args.warmup)).await;
         println!("start");
         let (user0, sys0) = self_cpu_split()?;
+        let rq0 = runq_wait("self");
         let t0 = Instant::now();
         rec.start_window();
         tokio::time::sleep(Duration::from_secs(args.seconds)).await;
         let (user1, sys1) = self_cpu_split()?;
+        let rq1 = runq_wait("self");
         let elapsed = t0.elapsed();
         let (rss, hwm) = proc_rss("self")?;
         let result = {
@@ -682,7 +699,7 @@ fn ours(args: &Args, variant: Variant) -> anyhow::Result<()> {
                 .filter(|s| s.is_none_or(|s| now.saturating_duration_since(s) > MISSED_GAP))
                 .count() as u64;
             format!(
-                "result checks={n_checks} attempts={} failed={} missed={} elapsed_us={} cpu_us={} sys_us={} \
+                "result checks={n_checks} attempts={} failed={} missed={} elapsed_us={} cpu_us={} sys_us={} runq_us={} \
                  rss_kib={rss} hwm_kib={hwm} p50_us={} p99_us={} max_us={} first_failure={}",
                 r.attempts,
                 r.failed,
@@ -690,6 +707,7 @@ fn ours(args: &Args, variant: Variant) -> anyhow::Result<()> {
                 elapsed.as_micros(),
                 (user1 + sys1).saturating_sub(user0 + sys0).as_micros(),
                 sys1.saturating_sub(sys0).as_micros(),
+                rq1.saturating_sub(rq0).as_micros(),
                 r.latency_us.value_at_quantile(0.5),
                 r.latency_us.value_at_quantile(0.99),
                 r.latency_us.max(),
@@ -808,6 +826,8 @@ struct Row {
     cpu: Duration,
     /// The system (kernel) part of `cpu`.
     sys: Duration,
+    /// Runnable but waiting for a CPU (all threads).
+    runq: Duration,
     elapsed: Duration,
     rss_kib: u64,
     hwm_kib: u64,
@@ -880,6 +900,7 @@ async fn run_ours(args: &Args, variant: Variant, be: &mut Backends) -> anyhow::R
         connects: args.netns.then_some(opens),
         cpu: Duration::from_micros(num("cpu_us")?),
         sys: Duration::from_micros(num("sys_us")?),
+        runq: Duration::from_micros(num("runq_us")?),
         elapsed: Duration::from_micros(num("elapsed_us")?),
         rss_kib: num("rss_kib")?,
         hwm_kib: num("hwm_kib")?,
@@ -937,6 +958,7 @@ async fn run_haproxy(
     let backend_cpu0 = *be.ask("reset").await?.first().context("bad reset reply")?;
     let opens0 = active_opens()?;
     let cpu0 = proc_cpu(pid)?;
+    let rq0 = runq_wait(&pid.to_string());
     let t0 = Instant::now();
     let mut durations = Histogram::<u64>::new_with_bounds(1, 60_000, 3)?;
     let mut zero_ms = 0u64;
@@ -952,7 +974,7 @@ async fn run_haproxy(
         tokio::time::sleep_until(next.into()).await;
         if next >= end {
             fin = Some((
-                proc_cpu(pid)?,
+                (proc_cpu(pid)?, runq_wait(&pid.to_string())),
                 t0.elapsed(),
                 active_opens()?.saturating_sub(opens0),
                 be.ask("report").await?,
@@ -973,7 +995,7 @@ async fn run_haproxy(
             Err(e) => eprintln!("show stat: {e:#}"),
         }
     }
-    let (cpu1, elapsed, opens, rep) = fin.context("no end of window")?;
+    let ((cpu1, rq1), elapsed, opens, rep) = fin.context("no end of window")?;
     let (rss, hwm) = proc_rss(&pid.to_string())?;
     // SIGTERM by pid (kill_on_drop would SIGKILL it if this fails).
     let _ = nix::sys::signal::kill(
@@ -1007,6 +1029,7 @@ async fn run_haproxy(
         connects: args.netns.then_some(opens),
         cpu: (cpu1.0 + cpu1.1).saturating_sub(cpu0.0 + cpu0.1),
         sys: cpu1.1.saturating_sub(cpu0.1),
+        runq: rq1.saturating_sub(rq0),
         elapsed,
         rss_kib: rss,
         hwm_kib: hwm,
@@ -1086,13 +1109,14 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     let n = (args.tcp + args.http) as f64;
     println!();
     println!(
-        "{:<26} {:>8} {:>8} {:>8} {:>6} {:>5} {:>8} {:>10} {:>8} {:>8} {:>7} {:>11} {:>9}",
+        "{:<26} {:>8} {:>8} {:>8} {:>6} {:>5} {:>6} {:>8} {:>10} {:>8} {:>8} {:>7} {:>11} {:>9}",
         "side",
         "checks/s",
         "conn/s",
         "seen/s",
         "CPU %",
         "sys%",
+        "runq%",
         "µs/check",
         "RSS(peak)",
         "lat p50",
@@ -1109,13 +1133,14 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
         // count (each check is one connect), else what the side counted.
         let per_check = r.connects.or(r.attempts).unwrap_or(r.seen).max(1) as f64;
         println!(
-            "{:<26} {:>8} {:>8} {:>8.0} {:>5.1}% {:>4.0}% {:>8.1} {:>10} {:>8} {:>8} {:>7} {:>11} {:>9}",
+            "{:<26} {:>8} {:>8} {:>8.0} {:>5.1}% {:>4.0}% {:>5.1}% {:>8.1} {:>10} {:>8} {:>8} {:>7} {:>11} {:>9}",
             r.name,
             rate(r.attempts),
             rate(r.connects),
             r.seen as f64 / secs,
             100.0 * r.cpu.as_secs_f64() / secs,
             100.0 * r.sys.as_secs_f64() / r.cpu.as_secs_f64().max(1e-9),
+            100.0 * r.runq.as_secs_f64() / secs,
             r.cpu.as_secs_f64() * 1e6 / per_check,
             format!("{}M({}M)", r.rss_kib / 1024, r.hwm_kib / 1024),
             r.p50,
@@ -1131,7 +1156,8 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     }
     println!(
         "checks/s: attempts the checker counted; conn/s: connect()s in the namespace; \
-         seen/s: connections the backends accepted; sys%: kernel share of the CPU; missed: own gaps > 1.5 s; \
+         seen/s: connections the backends accepted; sys%: kernel share of the CPU; \
+         runq%: time runnable but waiting for a CPU (machine contention), % of the window; missed: own gaps > 1.5 s; \
          missed(be): gaps > 1.5 s seen by the TCP + HTTP backends"
     );
     println!();
