@@ -387,6 +387,36 @@ impl Builder<'_> {
         out
     }
 
+    /// track_* keywords shared by instances and sync groups; `None` if `c`
+    /// is not one. keepalived's weight bounds: scripts and BFD ±253, files
+    /// and processes ±254.
+    fn track_kw(&mut self, c: &Node, t: TrackLists<'_>) -> Option<bool> {
+        match c.keyword.as_str() {
+            "track_interface" => {
+                let l = self.tracked_interfaces(c);
+                t.interface.extend(l);
+            }
+            "track_script" => {
+                let l = self.tracked_refs(c, -253, 253);
+                t.script.extend(l);
+            }
+            "track_file" => {
+                let l = self.tracked_refs(c, -254, 254);
+                t.file.extend(l);
+            }
+            "track_process" => {
+                let l = self.tracked_refs(c, -254, 254);
+                t.process.extend(l);
+            }
+            "track_bfd" => {
+                let l = self.tracked_refs(c, -253, 253);
+                t.bfd.extend(l);
+            }
+            _ => return None,
+        }
+        Some(true)
+    }
+
     /// notify_* keywords shared by instances and sync groups; `None` if `c`
     /// is not one of them.
     fn notify_kw(&mut self, c: &Node, notify: &mut Notify) -> Option<bool> {
@@ -434,6 +464,19 @@ impl Builder<'_> {
                 }
                 continue;
             }
+            let lists = TrackLists {
+                interface: &mut g.track_interface,
+                script: &mut g.track_script,
+                file: &mut g.track_file,
+                process: &mut g.track_process,
+                bfd: &mut g.track_bfd,
+            };
+            if let Some(ok) = self.track_kw(c, lists) {
+                if ok {
+                    mark(&mut g.origin, c);
+                }
+                continue;
+            }
             let ok = match c.keyword.as_str() {
                 "group" => {
                     if let Some(lines) = self.block(c) {
@@ -449,31 +492,6 @@ impl Builder<'_> {
                     } else {
                         false
                     }
-                }
-                "track_interface" => {
-                    let v = self.tracked_interfaces(c);
-                    g.track_interface.extend(v);
-                    true
-                }
-                "track_script" => {
-                    let v = self.tracked_refs(c, -253, 253);
-                    g.track_script.extend(v);
-                    true
-                }
-                "track_file" => {
-                    let v = self.tracked_refs(c, -254, 254);
-                    g.track_file.extend(v);
-                    true
-                }
-                "track_process" => {
-                    let v = self.tracked_refs(c, -254, 254);
-                    g.track_process.extend(v);
-                    true
-                }
-                "track_bfd" => {
-                    let v = self.tracked_refs(c, -253, 253);
-                    g.track_bfd.extend(v);
-                    true
                 }
                 "notify_priority_changes" => self
                     .bool_opt(c)
@@ -519,6 +537,19 @@ impl Builder<'_> {
         };
         for c in children {
             if let Some(ok) = self.notify_kw(c, &mut v.notify) {
+                if ok {
+                    mark(&mut v.origin, c);
+                }
+                continue;
+            }
+            let lists = TrackLists {
+                interface: &mut v.track_interface,
+                script: &mut v.track_script,
+                file: &mut v.track_file,
+                process: &mut v.track_process,
+                bfd: &mut v.track_bfd,
+            };
+            if let Some(ok) = self.track_kw(c, lists) {
                 if ok {
                     mark(&mut v.origin, c);
                 }
@@ -655,31 +686,6 @@ impl Builder<'_> {
                 };
                 let list = self.rule_list(lines, "virtual_rules");
                 v.virtual_rules.extend(list);
-                true
-            }
-            "track_interface" => {
-                let l = self.tracked_interfaces(c);
-                v.track_interface.extend(l);
-                true
-            }
-            "track_script" => {
-                let l = self.tracked_refs(c, -253, 253);
-                v.track_script.extend(l);
-                true
-            }
-            "track_file" => {
-                let l = self.tracked_refs(c, -254, 254);
-                v.track_file.extend(l);
-                true
-            }
-            "track_process" => {
-                let l = self.tracked_refs(c, -254, 254);
-                v.track_process.extend(l);
-                true
-            }
-            "track_bfd" => {
-                let l = self.tracked_refs(c, -253, 253);
-                v.track_bfd.extend(l);
                 true
             }
             "dont_track_primary" => self.flag(c).then(|| v.dont_track_primary = true).is_some(),
@@ -952,4 +958,13 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// The track_* lists a vrrp_instance and a vrrp_sync_group both have.
+struct TrackLists<'a> {
+    interface: &'a mut Vec<TrackedInterface>,
+    script: &'a mut Vec<TrackedRef>,
+    file: &'a mut Vec<TrackedRef>,
+    process: &'a mut Vec<TrackedRef>,
+    bfd: &'a mut Vec<TrackedRef>,
 }
