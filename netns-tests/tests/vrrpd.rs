@@ -198,6 +198,11 @@ fn control_socket_reports_states_priorities_and_transitions() {
     assert_eq!(bi["state"], "BACKUP");
     assert_eq!(bi["master"], t.node(Node(1)).ipv4.to_string());
     assert!(bi["counters"]["adverts_in"].as_u64().unwrap() > 0);
+    // The instance's own interface is tracked (keepalived's implicit
+    // weight-0 tracking), up, so no fault.
+    assert_eq!(mi["trackers"]["interfaces"][0], "eth0");
+    assert_eq!(mi["trackers"]["fault"], false);
+    assert_eq!(mi["trackers"]["effective_priority"], 150);
     let last = mi["transitions"]
         .as_array()
         .unwrap()

@@ -870,6 +870,17 @@ impl Runtime {
                     "vips": s.spec.vips.iter().map(|v| format!("{}/{}", v.addr, v.prefix)).collect::<Vec<_>>(),
                     "vips_installed": s.vips_installed,
                     "unicast_peers": s.spec.unicast_peers.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                    "trackers": {
+                        "effective_priority": s.trackers.effective_priority(),
+                        "fault": s.trackers.fault(),
+                        "group_fault": s.group_fault,
+                        "fault_reasons": s.trackers.fault_reasons(),
+                        "last_change": s.trackers.state().reason,
+                        "scripts": s.trackers.tracked(crate::track::Kind::Script).collect::<Vec<_>>(),
+                        "interfaces": s.trackers.tracked(crate::track::Kind::Interface).collect::<Vec<_>>(),
+                        "files": s.trackers.tracked(crate::track::Kind::File).collect::<Vec<_>>(),
+                        "processes": s.trackers.tracked(crate::track::Kind::Process).collect::<Vec<_>>(),
+                    },
                     "counters": {
                         "transitions": st.transitions,
                         "adverts_in": st.adverts_in,
@@ -973,6 +984,20 @@ impl Runtime {
                 "vrrp_effective_priority",
                 &[("instance", &n), ("vrid", &v), ("interface", &i)],
                 f64::from(s.fsm.effective_priority()),
+            );
+        }
+        e.family(
+            "vrrp_tracker_fault",
+            "gauge",
+            "1 while the instance's trackers (or its sync group) hold it in FAULT.",
+        );
+        for s in &live {
+            let (n, v, i) = label(s);
+            let fault = s.trackers.fault() || s.group_fault;
+            e.sample(
+                "vrrp_tracker_fault",
+                &[("instance", &n), ("vrid", &v), ("interface", &i)],
+                if fault { 1.0 } else { 0.0 },
             );
         }
         e.family(
