@@ -170,3 +170,48 @@ fn notify_scripts_get_keepalived_arguments_in_order() {
         vrrpd_log(&t, Node(1))
     );
 }
+
+#[test]
+fn virtual_server_checks_run_in_vrrpd_and_fire_notify_scripts() {
+    let test = "virtual_server_checks_run_in_vrrpd_and_fire_notify_scripts";
+    if env::require_daemon(test, Daemon::Vrrpd).is_none() {
+        return;
+    }
+    let t = Topology::with_options(opts(1)).unwrap();
+    let flag = t.dir().join("backend-healthy");
+    std::fs::write(&flag, b"ok").unwrap();
+    let out = t.dir().join("rs-notify.out");
+    let up = t.dir().join("up.sh");
+    let down = t.dir().join("down.sh");
+    write_script(&up, &format!("echo up >> {}", out.display()));
+    write_script(&down, &format!("echo down >> {}", out.display()));
+    let vs = format!(
+        "virtual_server 192.0.2.200 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n    real_server 192.0.2.50 80 {{\n        weight 1\n        notify_up {}\n        notify_down {}\n        MISC_CHECK {{\n            misc_path \"/usr/bin/test -e {}\"\n            misc_timeout 2\n        }}\n    }}\n}}\n",
+        up.display(),
+        down.display(),
+        flag.display()
+    );
+    let conf = KeepalivedConf::new("n1", vec![instance(43, 150)]).with_extra(vs);
+    t.start(Node(1), Daemon::Vrrpd, &conf).unwrap();
+    let lines = || std::fs::read_to_string(&out).unwrap_or_default();
+    // keepalived starts real servers up (no `alpha`), without notify_up.
+    // The check fails: notify_down.
+    t.wait_until("the first pool event", Duration::from_secs(10), || {
+        Ok(vrrpd_log(&t, Node(1)).contains("pool change"))
+    })
+    .unwrap();
+    std::fs::remove_file(&flag).unwrap();
+    t.wait_until("notify_down", Duration::from_secs(10), || {
+        Ok(lines() == "down\n")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", lines(), vrrpd_log(&t, Node(1))));
+    // It passes again: notify_up.
+    std::fs::write(&flag, b"ok").unwrap();
+    t.wait_until("notify_up", Duration::from_secs(10), || {
+        Ok(lines() == "down\nup\n")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", lines(), vrrpd_log(&t, Node(1))));
+    let log = vrrpd_log(&t, Node(1));
+    assert!(log.contains("pool change"), "{log}");
+    assert!(log.contains("health checks started"), "{log}");
+}

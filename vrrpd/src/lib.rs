@@ -13,6 +13,7 @@
 //! - [`notify`]: notify scripts and `notify_fifo` lines for state changes,
 //!   delivered in order by a task of their own.
 
+pub mod checkers;
 pub mod cli;
 pub mod fsm;
 pub mod net;

@@ -75,7 +75,9 @@ fn run(cli: Cli, config: conf::model::Config) -> anyhow::Result<()> {
         let signals = daemon::signals::Signals::new().context("installing signal handlers")?;
         let _pid = daemon::pidfile::PidFile::create(&cli.pidfile)
             .with_context(|| format!("writing pid file {}", cli.pidfile.display()))?;
-        let runtime = vrrpd::runtime::Runtime::new(plan, cli.dont_release).await?;
+        let mut runtime = vrrpd::runtime::Runtime::new(plan, cli.dont_release).await?;
+        runtime.start_checkers(&config);
+        drop(config);
         let reloader = reloader(cli.config.clone(), cli.config_id.clone());
         let (ctl_tx, ctl_rx) = tokio::sync::mpsc::channel(16);
         let ctl_tx_metrics = ctl_tx.clone();
@@ -116,7 +118,7 @@ fn reloader(path: std::path::PathBuf, config_id: Option<String>) -> vrrpd::runti
             return None;
         }
         match vrrpd::setup::plan(&loaded.config) {
-            Ok(plan) => Some(plan),
+            Ok(plan) => Some((plan, loaded.config)),
             Err(e) => {
                 tracing::error!("reload: {e}");
                 None

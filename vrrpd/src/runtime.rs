@@ -164,7 +164,7 @@ pub enum RuntimeError {
 
 /// Reads the configuration again on SIGHUP. `None`: the new file is bad (the
 /// loader has logged why) and the running configuration stays.
-pub type Reloader = Box<dyn FnMut() -> Option<Plan> + Send>;
+pub type Reloader = Box<dyn FnMut() -> Option<(Plan, conf::model::Config)> + Send>;
 
 pub struct Runtime {
     netlink: Netlink,
@@ -185,6 +185,8 @@ pub struct Runtime {
     track_rx: mpsc::Receiver<TrackInput>,
     /// `vrrp_script`s refused by script security: they count as failing.
     refused_scripts: Vec<String>,
+    /// Health checks of the `virtual_server` blocks, if any.
+    checkers: Option<crate::checkers::Checkers>,
 }
 
 impl Runtime {
@@ -212,11 +214,17 @@ impl Runtime {
             track_tx,
             track_rx,
             refused_scripts,
+            checkers: None,
         };
         for (spec, trackers) in plan.specs.into_iter().zip(plan.trackers) {
             rt.add_instance(spec, trackers).await?;
         }
         Ok(rt)
+    }
+
+    /// Start the health checks of `config`'s virtual servers (none: a no-op).
+    pub fn start_checkers(&mut self, config: &conf::model::Config) {
+        self.checkers = crate::checkers::Checkers::start(config, &Default::default());
     }
 
     /// Read the current state of everything tracked, give it to the
@@ -611,7 +619,16 @@ impl Runtime {
                     daemon::signals::Request::Reload if !stopping => {
                         daemon::notify::reloading();
                         match reloader() {
-                            Some(plan) => self.reload(plan).await,
+                            Some((plan, config)) => {
+                                self.reload(plan).await;
+                                // Checks that exist in both configurations
+                                // keep their state: no server flaps.
+                                let snap = match self.checkers.take() {
+                                    Some(c) => c.stop().await,
+                                    None => Default::default(),
+                                };
+                                self.checkers = crate::checkers::Checkers::start(&config, &snap);
+                            }
                             None => warn!("reload: new configuration rejected; running configuration kept"),
                         }
                         daemon::notify::ready(&format!("{} VRRP instances", self.slots.len()));
@@ -656,6 +673,9 @@ impl Runtime {
             t.abort();
         }
         self.watchers = Watchers::default();
+        if let Some(c) = self.checkers.take() {
+            c.stop().await;
+        }
         // Let the last notifications (STOP) run before the process exits.
         let notifier = std::mem::replace(&mut self.notifier, Notifier::spawn(Default::default()));
         notifier.shutdown().await;

@@ -249,7 +249,7 @@ fn unsupported(config: &Config) -> Vec<String> {
     }
     if !config.virtual_servers.is_empty() {
         out.push(format!(
-            "{} virtual_server blocks: health checks and load balancer pools do not run in vrrpd yet",
+            "{} virtual_server blocks: health checks, pools and notify scripts run, but no load balancer is updated yet (no IPVS / HAProxy sink is configured)",
             config.virtual_servers.len()
         ));
     }
