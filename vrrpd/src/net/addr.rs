@@ -16,7 +16,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use nix::errno::Errno;
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, CacheInfo,
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
 };
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, MacVlanMode};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -61,7 +61,7 @@ pub struct Netlink {
 }
 
 /// Maps an rtnetlink error to ours, keeping the errno.
-fn nl_err(op: &'static str, e: rtnetlink::Error) -> NetError {
+pub(super) fn nl_err(op: &'static str, e: rtnetlink::Error) -> NetError {
     match e {
         rtnetlink::Error::NetlinkError(msg) => NetError::Netlink {
             op,
@@ -116,42 +116,80 @@ fn is_ipv6_link_local(a: &Ipv6Addr) -> bool {
     a.segments()[0] & 0xffc0 == 0xfe80
 }
 
+/// What `virtual_ipaddress` can say about an address besides the address
+/// itself (ip-address(8) options, as keepalived passes them to the kernel).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressOptions {
+    /// `label`: IPv4 only (`IFA_LABEL`); the kernel keeps no labels for
+    /// IPv6.
+    pub label: Option<String>,
+    /// `scope`: the kernel's `RT_SCOPE_*` value; `None` is global.
+    pub scope: Option<u8>,
+    /// `brd`, already resolved (`+` / `-` computed from the prefix):
+    /// `IFA_BROADCAST`, IPv4 only.
+    pub broadcast: Option<Ipv4Addr>,
+    /// `peer ADDR[/LEN]`: the other end of a point-to-point address. The
+    /// message then carries the peer as `IFA_ADDRESS` and its prefix length.
+    pub peer: Option<(IpAddr, u8)>,
+}
+
 /// Builds the `RTM_NEWADDR` message that adds a virtual IP.
 ///
-/// IPv4: `IFA_LOCAL` = `IFA_ADDRESS` = the VIP, no broadcast (keepalived
-/// sets one only when configured), the label if given. IPv6: `IFA_F_NODAD`
-/// so the address is usable at once and can never end up "dadfailed" during
-/// a transient split brain (VRRP is its own duplicate detection; keepalived
-/// does the same), and a /128 VIP gets a preferred lifetime of 0 (deprecated,
-/// RFC 4862 §5.5.4) so that local connections do not pick it as source, as
-/// keepalived does. Labels are IPv4-only in the kernel and ignored for IPv6.
+/// IPv4: `IFA_LOCAL` = the VIP, `IFA_ADDRESS` = the VIP (or the peer), no
+/// broadcast unless configured (keepalived sets one only when asked), the
+/// label if given. IPv6: `IFA_F_NODAD` so the address is usable at once and
+/// can never end up "dadfailed" during a transient split brain (VRRP is its
+/// own duplicate detection; keepalived does the same), and a /128 VIP gets a
+/// preferred lifetime of 0 (deprecated, RFC 4862 §5.5.4) so that local
+/// connections do not pick it as source, as keepalived does. Labels and
+/// broadcasts are IPv4-only in the kernel and left out for IPv6.
 pub fn add_message(
     ifindex: u32,
     addr: IpAddr,
     prefix_len: u8,
     label: Option<&str>,
 ) -> AddressMessage {
+    let opts = AddressOptions {
+        label: label.map(str::to_owned),
+        ..AddressOptions::default()
+    };
+    add_message_with(ifindex, addr, prefix_len, &opts)
+}
+
+/// [`add_message`] with every option of [`AddressOptions`].
+pub fn add_message_with(
+    ifindex: u32,
+    addr: IpAddr,
+    prefix_len: u8,
+    opts: &AddressOptions,
+) -> AddressMessage {
     let mut msg = AddressMessage::default();
     msg.header.index = ifindex;
-    msg.header.prefix_len = prefix_len;
+    msg.header.prefix_len = opts.peer.map_or(prefix_len, |(_, len)| len);
+    if let Some(scope) = opts.scope {
+        msg.header.scope = AddressScope::from(scope);
+    }
+    let remote = opts.peer.map_or(addr, |(p, _)| p);
     match addr {
         IpAddr::V4(_) => {
             msg.header.family = AddressFamily::Inet;
             msg.attributes.push(AddressAttribute::Local(addr));
-            msg.attributes.push(AddressAttribute::Address(addr));
-            if let Some(label) = label {
-                msg.attributes
-                    .push(AddressAttribute::Label(label.to_owned()));
+            msg.attributes.push(AddressAttribute::Address(remote));
+            if let Some(brd) = opts.broadcast {
+                msg.attributes.push(AddressAttribute::Broadcast(brd));
+            }
+            if let Some(label) = &opts.label {
+                msg.attributes.push(AddressAttribute::Label(label.clone()));
             }
         }
         IpAddr::V6(_) => {
             msg.header.family = AddressFamily::Inet6;
             msg.header.flags = AddressHeaderFlags::Nodad;
             msg.attributes.push(AddressAttribute::Local(addr));
-            msg.attributes.push(AddressAttribute::Address(addr));
+            msg.attributes.push(AddressAttribute::Address(remote));
             msg.attributes
                 .push(AddressAttribute::Flags(AddressFlags::Nodad));
-            if prefix_len == 128 {
+            if prefix_len == 128 && opts.peer.is_none() {
                 let mut lifetimes = CacheInfo::default();
                 lifetimes.ifa_preferred = 0;
                 lifetimes.ifa_valid = u32::MAX;
@@ -164,15 +202,27 @@ pub fn add_message(
 
 /// Builds the `RTM_DELADDR` message that removes a virtual IP.
 pub fn del_message(ifindex: u32, addr: IpAddr, prefix_len: u8) -> AddressMessage {
+    del_message_with(ifindex, addr, prefix_len, None)
+}
+
+/// [`del_message`] for an address with a `peer`: the kernel matches the
+/// peer (`IFA_ADDRESS`) and its prefix length too.
+pub fn del_message_with(
+    ifindex: u32,
+    addr: IpAddr,
+    prefix_len: u8,
+    peer: Option<(IpAddr, u8)>,
+) -> AddressMessage {
     let mut msg = AddressMessage::default();
     msg.header.index = ifindex;
-    msg.header.prefix_len = prefix_len;
+    msg.header.prefix_len = peer.map_or(prefix_len, |(_, len)| len);
     msg.header.family = match addr {
         IpAddr::V4(_) => AddressFamily::Inet,
         IpAddr::V6(_) => AddressFamily::Inet6,
     };
     msg.attributes.push(AddressAttribute::Local(addr));
-    msg.attributes.push(AddressAttribute::Address(addr));
+    msg.attributes
+        .push(AddressAttribute::Address(peer.map_or(addr, |(p, _)| p)));
     msg
 }
 
@@ -225,6 +275,12 @@ impl Netlink {
             handle,
             _conn: ConnTask(task),
         })
+    }
+
+    /// The rtnetlink handle, for the route and rule requests of
+    /// [`super::route`].
+    pub(super) fn handle(&self) -> &Handle {
+        &self.handle
     }
 
     async fn link_by_index(&self, ifindex: u32) -> Result<LinkMessage, NetError> {
@@ -316,8 +372,24 @@ impl Netlink {
         prefix_len: u8,
         label: Option<&str>,
     ) -> Result<bool, NetError> {
+        let opts = AddressOptions {
+            label: label.map(str::to_owned),
+            ..AddressOptions::default()
+        };
+        self.add_address_with(ifindex, addr, prefix_len, &opts)
+            .await
+    }
+
+    /// [`Netlink::add_address`] with scope, broadcast, label and peer.
+    pub async fn add_address_with(
+        &self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+        opts: &AddressOptions,
+    ) -> Result<bool, NetError> {
         let mut req = self.handle.address().add(ifindex, addr, prefix_len);
-        *req.message_mut() = add_message(ifindex, addr, prefix_len, label);
+        *req.message_mut() = add_message_with(ifindex, addr, prefix_len, opts);
         match req.execute().await.map_err(|e| nl_err("add address", e)) {
             Ok(()) => Ok(true),
             Err(NetError::Netlink {
@@ -336,10 +408,21 @@ impl Netlink {
         addr: IpAddr,
         prefix_len: u8,
     ) -> Result<bool, NetError> {
+        self.del_address_with(ifindex, addr, prefix_len, None).await
+    }
+
+    /// [`Netlink::del_address`] for an address that may have a `peer`.
+    pub async fn del_address_with(
+        &self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+        peer: Option<(IpAddr, u8)>,
+    ) -> Result<bool, NetError> {
         let req = self
             .handle
             .address()
-            .del(del_message(ifindex, addr, prefix_len));
+            .del(del_message_with(ifindex, addr, prefix_len, peer));
         match req.execute().await.map_err(|e| nl_err("delete address", e)) {
             Ok(()) => Ok(true),
             Err(NetError::Netlink {
@@ -566,6 +649,57 @@ mod tests {
         assert!(m
             .attributes
             .contains(&AddressAttribute::Local(v4([192, 0, 2, 10]))));
+    }
+
+    #[test]
+    fn options_set_scope_broadcast_label_and_peer() {
+        let opts = AddressOptions {
+            label: Some("eth0:web".into()),
+            scope: Some(253),
+            broadcast: Some(Ipv4Addr::new(192, 0, 2, 255)),
+            peer: None,
+        };
+        let m = add_message_with(4, v4([192, 0, 2, 10]), 24, &opts);
+        assert_eq!(m.header.scope, AddressScope::Link);
+        assert_eq!(m.header.prefix_len, 24);
+        assert!(m
+            .attributes
+            .contains(&AddressAttribute::Broadcast(Ipv4Addr::new(192, 0, 2, 255))));
+        assert!(m
+            .attributes
+            .contains(&AddressAttribute::Label("eth0:web".into())));
+
+        // A point-to-point address: IFA_ADDRESS is the peer, with its prefix.
+        let opts = AddressOptions {
+            peer: Some((v4([192, 0, 2, 99]), 32)),
+            ..AddressOptions::default()
+        };
+        let m = add_message_with(4, v4([192, 0, 2, 10]), 32, &opts);
+        assert_eq!(
+            &m.attributes[..2],
+            &[
+                AddressAttribute::Local(v4([192, 0, 2, 10])),
+                AddressAttribute::Address(v4([192, 0, 2, 99])),
+            ]
+        );
+        let d = del_message_with(4, v4([192, 0, 2, 10]), 32, opts.peer);
+        assert!(d
+            .attributes
+            .contains(&AddressAttribute::Address(v4([192, 0, 2, 99]))));
+
+        // IPv6 carries neither labels nor broadcasts, but scopes.
+        let opts = AddressOptions {
+            label: Some("x".into()),
+            scope: Some(254),
+            broadcast: Some(Ipv4Addr::BROADCAST),
+            peer: None,
+        };
+        let m = add_message_with(4, "2001:db8::5".parse().unwrap(), 64, &opts);
+        assert_eq!(m.header.scope, AddressScope::Host);
+        assert!(!m.attributes.iter().any(|a| matches!(
+            a,
+            AddressAttribute::Label(_) | AddressAttribute::Broadcast(_)
+        )));
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! - [`addr`]: [`Netlink`], rtnetlink requests for links and addresses
 //!   (virtual IPs added and removed idempotently), VMAC interfaces and link
 //!   events.
+//! - [`route`]: virtual routes and policy rules (`virtual_routes`,
+//!   `virtual_rules`), requests built apart from their execution and tagged
+//!   with keepalived's routing protocol number so that only ours are
+//!   removed.
 //! - [`announce`]: [`Announcer`], gratuitous ARP (RFC 5227 §3) and
 //!   unsolicited neighbour advertisements (RFC 4861 §7.2.6) sent when an
 //!   instance becomes master (RFC 5798 §6.4.1).
@@ -18,6 +22,7 @@
 
 pub mod addr;
 pub mod announce;
+pub mod route;
 pub mod socket;
 pub mod sysctl;
 
