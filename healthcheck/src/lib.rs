@@ -17,6 +17,8 @@
 //!   identical checks and bounds concurrent attempts with a semaphore.
 //! - [`engine`]: a whole `conf::Config` wired up: checks feed pools, pools
 //!   emit [`pool::PoolEvent`]s.
+//! - [`ipvs`]: IPVS over generic netlink: the messages, the socket and
+//!   capability probe, and the sink that programs the kernel's table.
 //!
 //! # Use
 //!
@@ -49,6 +51,7 @@
 pub mod check;
 pub mod driver;
 pub mod engine;
+pub mod ipvs;
 pub mod outcome;
 pub mod pool;
 pub mod schedule;
