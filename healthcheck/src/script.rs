@@ -1,19 +1,27 @@
-//! Running a script: MISC_CHECK, notify_up/notify_down, quorum_up/down and
-//! the script sink all go through [`run`].
+//! Running a script for MISC_CHECK, the notify/quorum hooks and the
+//! script sink: a thin adapter over [`daemon::script`], the one runner of
+//! the suite (keepalived's argument splitting, user switch, process group,
+//! script security).
 //!
-//! The command line is split like keepalived does (blanks, quotes,
-//! backslashes) and executed directly, without a shell. The script gets
-//! its own process group. At the deadline the whole group gets SIGTERM,
-//! then, [`TERM_GRACE`] later or as soon as the script has exited,
-//! SIGKILL, so grandchildren die too (keepalived's sequence). If the caller
-//! drops the future, the group gets SIGKILL at once.
+//! What this layer adds is the shape the checkers and sinks want: a
+//! command line, extra arguments, an optional user/group and a deadline in,
+//! and either how the script ended on its own or a typed error out (the
+//! timeout is an error here, because for a check or a hook it is one).
+//!
+//! The timeout follows keepalived's MISC_CHECK (`check_misc.c`): at the
+//! deadline the script's whole process group gets SIGTERM; as soon as the
+//! script has exited, or [`TERM_GRACE`] later, whatever is left of the
+//! group gets SIGKILL, so grandchildren that ignore SIGTERM die too. A
+//! script that exits on its own leaves its background children alone, as
+//! in keepalived. If the caller drops the future, the group gets SIGKILL
+//! at once.
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::{Group, Pid, User};
+pub use daemon::script::{Outcome, RunAs, Script};
+
+/// How long a script may take to exit after SIGTERM (keepalived: 2 s).
+pub const TERM_GRACE: Duration = daemon::script::DEFAULT_KILL_GRACE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
@@ -23,160 +31,96 @@ pub enum ScriptError {
     UnknownUser(String),
     #[error("unknown group {0}")]
     UnknownGroup(String),
-    #[error("cannot start {program}: {source}")]
-    Spawn {
-        program: String,
-        source: std::io::Error,
-    },
-    #[error("waiting for the script: {0}")]
-    Wait(std::io::Error),
+    /// The command line or the user/group could not be set up (an
+    /// unterminated quote, a failed user lookup, ...).
+    #[error("{0}")]
+    Setup(daemon::script::ScriptError),
+    #[error("cannot start the script: {0}")]
+    Spawn(String),
     #[error("timed out after {0:?}; process group killed")]
     Timeout(Duration),
 }
 
-/// Split a command line the way keepalived does: on blanks, with `'...'`,
-/// `"..."` and backslash escapes grouping characters into one word.
-pub fn split_command(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some('"'), '\\') | (None, '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-                in_word = true;
-            }
-            (Some(_), c) => cur.push(c),
-            (None, '"') | (None, '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
-}
-
-/// How long a script may take to exit after SIGTERM (keepalived: 2 s).
-pub const TERM_GRACE: Duration = Duration::from_secs(2);
-
-/// Kills the script's process group unless the script was reaped on its
-/// own: covers the deadline and a cancelled future alike.
-struct GroupGuard {
-    pgid: Option<Pid>,
-}
-
-impl GroupGuard {
-    fn term(&self) {
-        if let Some(pgid) = self.pgid {
-            let _ = killpg(pgid, Signal::SIGTERM);
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(pgid) = self.pgid.take() {
-            // ESRCH (group already gone) is fine.
-            let _ = killpg(pgid, Signal::SIGKILL);
+impl From<daemon::script::ScriptError> for ScriptError {
+    fn from(e: daemon::script::ScriptError) -> Self {
+        use daemon::script::ScriptError as E;
+        match e {
+            E::Empty => ScriptError::Empty,
+            E::NoSuchUser(u) => ScriptError::UnknownUser(u),
+            E::NoSuchGroup(g) => ScriptError::UnknownGroup(g),
+            other => ScriptError::Setup(other),
         }
     }
 }
 
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// The [`Script`] for `command` plus `extra_args`, run as `user`/`group`
+/// (the group defaults to the user's primary group, as keepalived's
+/// `set_uid_gid()`; a group alone applies to the daemon's own user).
+pub fn prepare(
+    command: &str,
+    extra_args: &[String],
+    user: Option<&str>,
+    group: Option<&str>,
+    timeout: Duration,
+) -> Result<Script, ScriptError> {
+    let run_as = match (user, group) {
+        (Some(u), g) => Some(RunAs::resolve(u, g)?),
+        (None, Some(g)) => {
+            // A group without a user: keep the daemon's uid, switch gid.
+            let uid = nix::unistd::Uid::effective();
+            let name = nix::unistd::User::from_uid(uid)
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+                .unwrap_or_else(|| uid.to_string());
+            let gid = nix::unistd::Group::from_name(g)
+                .map_err(|e| {
+                    ScriptError::Setup(daemon::script::ScriptError::Lookup {
+                        name: g.to_owned(),
+                        reason: e.to_string(),
+                    })
+                })?
+                .ok_or_else(|| ScriptError::UnknownGroup(g.to_owned()))?
+                .gid;
+            Some(RunAs {
+                user: name,
+                uid,
+                gid,
+            })
+        }
+        (None, None) => None,
+    };
+    Ok(Script::parse(command)?
+        .with_args(extra_args.iter().cloned())
+        .run_as(run_as)
+        .timeout(Some(timeout))
+        .kill_grace(TERM_GRACE))
 }
 
 /// Run `command` (plus `extra_args`) as `user`/`group` and wait for it at
-/// most `timeout`.
+/// most `timeout` (plus the SIGTERM grace). `Ok` is how the script ended
+/// on its own: [`Outcome::Exited`] or [`Outcome::Signaled`].
 pub async fn run(
     command: &str,
     extra_args: &[String],
     user: Option<&str>,
     group: Option<&str>,
     timeout: Duration,
-) -> Result<ExitStatus, ScriptError> {
-    let argv = split_command(command);
-    let (prog, args) = argv.split_first().ok_or(ScriptError::Empty)?;
-    let mut cmd = tokio::process::Command::new(prog);
-    cmd.args(args)
-        .args(extra_args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-    if let Some(u) = user {
-        let user = User::from_name(u)
-            .ok()
-            .flatten()
-            .ok_or_else(|| ScriptError::UnknownUser(u.to_owned()))?;
-        cmd.uid(user.uid.as_raw());
-        if group.is_none() {
-            cmd.gid(user.gid.as_raw());
-        }
-    }
-    if let Some(g) = group {
-        let group = Group::from_name(g)
-            .ok()
-            .flatten()
-            .ok_or_else(|| ScriptError::UnknownGroup(g.to_owned()))?;
-        cmd.gid(group.gid.as_raw());
-    }
-    let mut child = cmd.spawn().map_err(|source| ScriptError::Spawn {
-        program: prog.clone(),
-        source,
-    })?;
-    let mut guard = GroupGuard {
-        pgid: child
-            .id()
-            .and_then(|p| i32::try_from(p).ok())
-            .map(Pid::from_raw),
-    };
-    match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => {
-            // The script exited on its own: like keepalived, leave anything
-            // it started in the background alone (the group id may also be
-            // reused once the group is empty).
-            guard.pgid = None;
-            Ok(status)
-        }
-        Ok(Err(e)) => Err(ScriptError::Wait(e)),
-        Err(_) => {
-            guard.term();
-            let _ = tokio::time::timeout(TERM_GRACE, child.wait()).await;
-            // Whatever is left of the group (children that ignore SIGTERM,
-            // or the script itself) goes now.
-            guard.kill();
-            // Reap the script so no zombie is left.
-            let _ = child.wait().await;
-            Err(ScriptError::Timeout(timeout))
-        }
+) -> Result<Outcome, ScriptError> {
+    let script = prepare(command, extra_args, user, group, timeout)?;
+    match script.run().await {
+        Outcome::TimedOut => Err(ScriptError::Timeout(timeout)),
+        Outcome::SpawnFailed(e) => Err(ScriptError::Spawn(e)),
+        done => Ok(done),
     }
 }
 
 /// `exit 3` or `signal 9`, for messages.
-pub fn describe(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(c), _) => format!("exit {c}"),
-        (None, Some(s)) => format!("signal {s}"),
-        _ => "unknown status".to_owned(),
+pub fn describe(status: Outcome) -> String {
+    match status {
+        Outcome::Exited(c) => format!("exit {c}"),
+        Outcome::Signaled(s) => format!("signal {s}"),
+        other => other.to_string(),
     }
 }
 
@@ -185,13 +129,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_like_keepalived() {
-        assert_eq!(split_command("/bin/check a  b"), ["/bin/check", "a", "b"]);
-        assert_eq!(
-            split_command(r#"/x "a b" 'c d' e\ f"#),
-            ["/x", "a b", "c d", "e f"]
-        );
-        assert_eq!(split_command(r#"/x """#), ["/x", ""]);
-        assert!(split_command("   ").is_empty());
+    fn errors_keep_their_names() {
+        assert!(matches!(
+            ScriptError::from(daemon::script::ScriptError::NoSuchUser("x".into())),
+            ScriptError::UnknownUser(u) if u == "x"
+        ));
+        assert!(matches!(
+            prepare("   ", &[], None, None, Duration::from_secs(1)),
+            Err(ScriptError::Empty)
+        ));
+        let e = prepare("/x 'open", &[], None, None, Duration::from_secs(1)).unwrap_err();
+        assert!(e.to_string().contains("unterminated"), "{e}");
+    }
+
+    #[test]
+    fn extra_arguments_follow_the_split_command_line() {
+        let s = prepare(
+            "/bin/n 'a b'",
+            &["UP".to_owned()],
+            None,
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(s.argv(), ["/bin/n", "a b", "UP"]);
+    }
+
+    #[test]
+    fn describe_is_short() {
+        assert_eq!(describe(Outcome::Exited(1)), "exit 1");
+        assert_eq!(describe(Outcome::Signaled(9)), "signal 9");
     }
 }

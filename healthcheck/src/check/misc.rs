@@ -3,25 +3,26 @@
 //! keepalived's exit code rules: 0 up, 1 down; with `misc_dynamic`, 2..=255
 //! is up with weight `code - 2`; without it any non-zero code is down. The
 //! script runs in its own process group which is killed as a whole when
-//! `misc_timeout` expires (see [`crate::script`]).
+//! `misc_timeout` expires (see [`crate::script`], keepalived's sequence).
 
-use std::os::unix::process::ExitStatusExt;
 use std::time::Instant;
 
 use crate::outcome::{CheckOutcome, Reason};
-use crate::script::{self, ScriptError};
+use crate::script::{self, Outcome, ScriptError};
 use crate::spec::MiscSpec;
 
-/// Map an exit status to an outcome (keepalived's rules, see module doc).
-pub fn judge(status: std::process::ExitStatus, dynamic: bool) -> (bool, Reason, Option<i64>) {
-    match (status.code(), status.signal()) {
-        (Some(0), _) => (true, Reason::Ok, None),
-        (Some(code), _) if dynamic && (2..=255).contains(&code) => {
+/// Map how the script ended to an outcome (keepalived's rules, see module
+/// doc).
+pub fn judge(status: &Outcome, dynamic: bool) -> (bool, Reason, Option<i64>) {
+    match *status {
+        Outcome::Exited(0) => (true, Reason::Ok, None),
+        Outcome::Exited(code) if dynamic && (2..=255).contains(&code) => {
             (true, Reason::ScriptExit(code), Some(i64::from(code) - 2))
         }
-        (Some(code), _) => (false, Reason::ScriptExit(code), None),
-        (None, Some(sig)) => (false, Reason::ScriptSignal(sig), None),
-        (None, None) => (false, Reason::Io("unknown exit status".to_owned()), None),
+        Outcome::Exited(code) => (false, Reason::ScriptExit(code), None),
+        Outcome::Signaled(sig) => (false, Reason::ScriptSignal(sig), None),
+        Outcome::TimedOut => (false, Reason::Timeout, None),
+        Outcome::SpawnFailed(ref e) => (false, Reason::Io(e.clone()), None),
     }
 }
 
@@ -37,7 +38,7 @@ pub async fn check(spec: &MiscSpec) -> CheckOutcome {
     .await;
     match res {
         Ok(status) => {
-            let (up, reason, weight) = judge(status, spec.dynamic);
+            let (up, reason, weight) = judge(&status, spec.dynamic);
             CheckOutcome {
                 up,
                 reason,
@@ -60,18 +61,20 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        use std::process::ExitStatus;
-        let exit = |c: i32| ExitStatus::from_raw(c << 8);
-        assert_eq!(judge(exit(0), false), (true, Reason::Ok, None));
-        assert_eq!(judge(exit(1), true), (false, Reason::ScriptExit(1), None));
-        assert_eq!(judge(exit(5), false), (false, Reason::ScriptExit(5), None));
-        assert_eq!(judge(exit(5), true), (true, Reason::ScriptExit(5), Some(3)));
+        let exit = |c: i32| Outcome::Exited(c);
+        assert_eq!(judge(&exit(0), false), (true, Reason::Ok, None));
+        assert_eq!(judge(&exit(1), true), (false, Reason::ScriptExit(1), None));
+        assert_eq!(judge(&exit(5), false), (false, Reason::ScriptExit(5), None));
         assert_eq!(
-            judge(exit(255), true),
+            judge(&exit(5), true),
+            (true, Reason::ScriptExit(5), Some(3))
+        );
+        assert_eq!(
+            judge(&exit(255), true),
             (true, Reason::ScriptExit(255), Some(253))
         );
         assert_eq!(
-            judge(ExitStatus::from_raw(9), false),
+            judge(&Outcome::Signaled(9), false),
             (false, Reason::ScriptSignal(9), None)
         );
     }
