@@ -14,6 +14,10 @@
 //! adds a subscriber, so a real server shared by several virtual servers is
 //! checked once. At most `max_concurrent` attempts run at a time (each holds
 //! a socket or a process; the machine allows 20,000 open files per process).
+//!
+//! Every finished attempt is also recorded in the checks' [`StatsHandle`]
+//! (counts, failures by reason, latency histogram, missed intervals), which
+//! a daemon reads with [`StatsHandle::snapshot`] while the checks run.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,8 +29,9 @@ use tokio::task::JoinSet;
 
 use crate::check;
 use crate::outcome::CheckOutcome;
-use crate::schedule::{CheckId, HealthChange, Schedule};
+use crate::schedule::{CheckId, Due, HealthChange, Schedule};
 use crate::spec::{CheckKey, CheckSpec};
+use crate::stats::{self, StatsHandle};
 
 /// Default bound on concurrent attempts: well under the 20,000 open files
 /// a process may hold, leaving room for the daemon's own sockets.
@@ -40,6 +45,7 @@ pub struct Checks<T> {
     specs: HashMap<CheckId, CheckSpec>,
     subscribers: HashMap<CheckId, Vec<T>>,
     by_key: HashMap<CheckKey, CheckId>,
+    stats: StatsHandle,
 }
 
 /// Health of every check by identity, to carry over a reload: a check
@@ -62,6 +68,7 @@ impl<T: Clone> Checks<T> {
             specs: HashMap::new(),
             subscribers: HashMap::new(),
             by_key: HashMap::new(),
+            stats: StatsHandle::new(),
         }
     }
 
@@ -82,6 +89,8 @@ impl<T: Clone> Checks<T> {
             Some(id) => *id,
             None => {
                 let id = self.schedule.add_with(key.policy, now, known);
+                self.stats
+                    .register(id.0, &key.spec, self.schedule.is_up(id));
                 self.specs.insert(id, key.spec.clone());
                 self.by_key.insert(key, id);
                 id
@@ -89,6 +98,12 @@ impl<T: Clone> Checks<T> {
         };
         self.subscribers.entry(id).or_default().push(subscriber);
         id
+    }
+
+    /// The statistics of these checks, kept up to date while they run
+    /// (the handle stays valid after [`run`] returns).
+    pub fn stats(&self) -> StatsHandle {
+        self.stats.clone()
     }
 
     /// Number of distinct checks.
@@ -165,14 +180,15 @@ where
     F: Future<Output = ()>,
 {
     let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
-    let mut running: JoinSet<(CheckId, CheckOutcome)> = JoinSet::new();
+    let recorder = checks.stats.recorder();
+    let mut running: JoinSet<(Due, std::time::Instant, CheckOutcome)> = JoinSet::new();
     // Which check a task runs, to reschedule it even if the task panics.
-    let mut tasks: HashMap<tokio::task::Id, CheckId> = HashMap::new();
+    let mut tasks: HashMap<tokio::task::Id, Due> = HashMap::new();
     tokio::pin!(shutdown);
     loop {
         let now = tokio::time::Instant::now();
-        for id in checks.schedule.poll_due(now.into_std()) {
-            let Some(spec) = checks.specs.get(&id).cloned() else {
+        for due in checks.schedule.poll_due_timed(now.into_std()) {
+            let Some(spec) = checks.specs.get(&due.id).cloned() else {
                 continue;
             };
             let permits = permits.clone();
@@ -181,9 +197,10 @@ where
                 // The permit is taken inside the task so the loop never
                 // waits; the attempt's deadline starts once it holds one.
                 let _permit = permits.acquire_owned().await;
-                (id, attempt.await)
+                let started = tokio::time::Instant::now().into_std();
+                (due, started, attempt.await)
             });
-            tasks.insert(handle.id(), id);
+            tasks.insert(handle.id(), due);
         }
         let sleep = async {
             match checks.schedule.next_deadline() {
@@ -195,7 +212,7 @@ where
             _ = &mut shutdown => break,
             _ = sleep => {}
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                let (id, outcome) = match done {
+                let (due, started, outcome) = match done {
                     Ok((task, result)) => {
                         tasks.remove(&task);
                         result
@@ -203,18 +220,27 @@ where
                     Err(e) => {
                         // A checker bug must not silently stop its check:
                         // count the attempt as failed and go on.
-                        let Some(id) = tasks.remove(&e.id()) else { continue };
-                        tracing::error!(check = id.0, error = %e, "check attempt panicked");
-                        (id, CheckOutcome::down(
+                        let Some(due) = tasks.remove(&e.id()) else { continue };
+                        tracing::error!(check = due.id.0, error = %e, "check attempt panicked");
+                        (due, due.at, CheckOutcome::down(
                             crate::outcome::Reason::Io(format!("check panicked: {e}")),
                             std::time::Duration::ZERO,
                         ))
                     }
                 };
+                let id = due.id;
                 tracing::debug!(check = id.0, up = outcome.up, reason = %outcome.reason,
                     latency_ms = outcome.latency.as_millis() as u64, "check attempt");
                 let now = tokio::time::Instant::now().into_std();
-                if let Some(change) = checks.schedule.handle_outcome(id, &outcome, now) {
+                let change = checks.schedule.handle_outcome(id, &outcome, now);
+                recorder.record(
+                    id.0,
+                    checks.specs.get(&id).map(|s| &s.kind),
+                    &outcome,
+                    stats::is_missed(due.at, started, due.interval),
+                    checks.schedule.is_up(id),
+                );
+                if let Some(change) = change {
                     let update = Update {
                         subscribers: checks.subscribers(id).to_vec(),
                         change,

@@ -9,6 +9,10 @@
 //!
 //! The pools publish their initial state first (`Pool::start`), then every
 //! change; on shutdown the `omega` hooks come last.
+//!
+//! [`Engine::stats`] hands out the checks' statistics before the engine is
+//! moved into [`Engine::run`]; each check is named there by every
+//! [`CheckerRef`] that uses it, with the virtual and real server names.
 
 use std::future::Future;
 use std::time::Instant;
@@ -19,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::driver::{self, Checks, Snapshot};
 use crate::pool::{Pool, PoolEvent};
 use crate::spec::{CheckKey, CheckSpec, Policy};
+use crate::stats::{StatsHandle, Subscriber};
 
 /// Which checker of which real server of which virtual server (indexes
 /// into the configuration's lists).
@@ -72,7 +77,7 @@ impl Engine {
                         // Before `start`, this only sets the initial state.
                         pool.handle_check(ri, ci, up, weight);
                     }
-                    checks.add_with(
+                    let id = checks.add_with(
                         key,
                         CheckerRef {
                             vs: vi,
@@ -82,11 +87,28 @@ impl Engine {
                         now,
                         known,
                     );
+                    checks.stats().add_subscriber(
+                        id.0,
+                        Subscriber {
+                            vs: vi,
+                            rs: ri,
+                            checker: ci,
+                            vs_name: pool.name().to_owned(),
+                            rs_name: pool.server_name(ri).unwrap_or_default().to_owned(),
+                        },
+                    );
                 }
             }
             pools.push(pool);
         }
         Engine { checks, pools }
+    }
+
+    /// The statistics of every check (see [`crate::stats`]); take it
+    /// before [`Engine::run`], it stays valid while the engine runs and
+    /// after it returns.
+    pub fn stats(&self) -> StatsHandle {
+        self.checks.stats()
     }
 
     /// Run until `shutdown`, sending every pool event to `events`. Returns

@@ -17,6 +17,9 @@
 //!   identical checks and bounds concurrent attempts with a semaphore.
 //! - [`engine`]: a whole `conf::Config` wired up: checks feed pools, pools
 //!   emit [`pool::PoolEvent`]s.
+//! - [`stats`]: per-check counts, failures by reason, missed intervals and
+//!   latency histograms, read while the checks run; JSON and Prometheus
+//!   renderers.
 //! - [`ipvs`]: IPVS over generic netlink: the messages, the socket and
 //!   capability probe, and the sink that programs the kernel's table.
 //!
@@ -58,6 +61,7 @@ pub mod schedule;
 pub mod script;
 pub mod sink;
 pub mod spec;
+pub mod stats;
 
 pub use outcome::{CheckOutcome, Reason};
 pub use spec::{CheckKey, CheckSpec, Kind, Policy};

@@ -119,6 +119,56 @@ impl fmt::Display for Reason {
 }
 
 impl Reason {
+    /// Every class [`Reason::class`] returns, for tests and documentation.
+    pub const CLASSES: [&'static str; 18] = [
+        "ok",
+        "no_error",
+        "refused",
+        "timeout",
+        "wrong_status",
+        "digest_mismatch",
+        "regex_mismatch",
+        "tls",
+        "http",
+        "smtp",
+        "dns",
+        "script_exit",
+        "script_signal",
+        "unreachable",
+        "reply_mismatch",
+        "file",
+        "io",
+        "unsupported",
+    ];
+
+    /// A short, fixed name for the kind of reason, without its details:
+    /// what failure counters are keyed by (a Prometheus label value must
+    /// come from a small set, so `status 503` and `status 404` are both
+    /// `wrong_status`). A timed-out script is `timeout` here; the stats
+    /// layer, which knows the check's kind, calls it `script_timeout`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Reason::Ok => "ok",
+            Reason::NoError => "no_error",
+            Reason::Refused => "refused",
+            Reason::Timeout => "timeout",
+            Reason::Status(_) => "wrong_status",
+            Reason::DigestMismatch { .. } => "digest_mismatch",
+            Reason::RegexMismatch { .. } => "regex_mismatch",
+            Reason::Tls(_) => "tls",
+            Reason::Http(_) => "http",
+            Reason::Smtp { .. } => "smtp",
+            Reason::Dns(_) => "dns",
+            Reason::ScriptExit(_) => "script_exit",
+            Reason::ScriptSignal(_) => "script_signal",
+            Reason::Unreachable => "unreachable",
+            Reason::ReplyMismatch => "reply_mismatch",
+            Reason::File(_) | Reason::FileValue(_) => "file",
+            Reason::Io(_) => "io",
+            Reason::Unsupported(_) => "unsupported",
+        }
+    }
+
     /// Classify an I/O error from a connect/read/write.
     pub fn from_io(e: &std::io::Error) -> Reason {
         match e.kind() {
@@ -130,6 +180,62 @@ impl Reason {
                 }
                 _ => Reason::Io(e.to_string()),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_short_fixed_and_listed() {
+        let samples = [
+            Reason::Ok,
+            Reason::NoError,
+            Reason::Refused,
+            Reason::Timeout,
+            Reason::Status(503),
+            Reason::DigestMismatch {
+                expected: "a".into(),
+                got: "b".into(),
+            },
+            Reason::RegexMismatch { no_match: true },
+            Reason::Tls("bad cert".into()),
+            Reason::Http("malformed".into()),
+            Reason::Smtp {
+                stage: "helo",
+                reply: "554".into(),
+            },
+            Reason::Dns("nxdomain".into()),
+            Reason::ScriptExit(1),
+            Reason::ScriptSignal(9),
+            Reason::Unreachable,
+            Reason::ReplyMismatch,
+            Reason::File("missing".into()),
+            Reason::FileValue(-1),
+            Reason::Io("reset".into()),
+            Reason::Unsupported("BFD_CHECK".into()),
+        ];
+        for r in &samples {
+            let c = r.class();
+            assert!(Reason::CLASSES.contains(&c), "{c} not listed");
+            assert!(
+                c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{c} is not a label-safe name"
+            );
+        }
+        assert_eq!(Reason::Status(404).class(), Reason::Status(500).class());
+        assert_eq!(Reason::Status(404).class(), "wrong_status");
+        assert_eq!(Reason::Refused.class(), "refused");
+        assert_eq!(Reason::Timeout.class(), "timeout");
+        assert_eq!(
+            Reason::from_io(&std::io::Error::from(std::io::ErrorKind::ConnectionRefused)).class(),
+            "refused"
+        );
+        // Every listed class is produced by some reason.
+        for c in Reason::CLASSES {
+            assert!(samples.iter().any(|r| r.class() == c), "{c} unused");
         }
     }
 }

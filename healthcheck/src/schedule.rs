@@ -56,7 +56,22 @@ struct Entry {
     failures: u32,
     weight: Option<i64>,
     next_at: Option<Instant>,
+    /// The interval that led to `next_at` (warmup counts as a
+    /// `delay_loop`), to tell how late an attempt starts.
+    next_interval: Duration,
     in_flight: bool,
+}
+
+/// A check that is due: start an attempt now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    pub id: CheckId,
+    /// When the attempt was due.
+    pub at: Instant,
+    /// The interval before it (`delay_loop` or `delay_before_retry`): an
+    /// attempt that starts more than half of it after `at` missed its
+    /// slot (see [`crate::stats::is_missed`]).
+    pub interval: Duration,
 }
 
 pub struct Schedule {
@@ -100,9 +115,10 @@ impl Schedule {
             failures: 0,
             weight,
             next_at: None,
+            next_interval: policy.delay_loop,
             in_flight: false,
         }));
-        self.arm(id, first);
+        self.arm(id, first, policy.delay_loop);
         id
     }
 
@@ -133,6 +149,12 @@ impl Schedule {
     /// Every check due at `now`, marked in flight: its timer stays disarmed
     /// until its outcome comes back, so a slow check never overlaps itself.
     pub fn poll_due(&mut self, now: Instant) -> Vec<CheckId> {
+        self.poll_due_timed(now).into_iter().map(|d| d.id).collect()
+    }
+
+    /// [`Schedule::poll_due`] with when each check was due and the
+    /// interval before it.
+    pub fn poll_due_timed(&mut self, now: Instant) -> Vec<Due> {
         let mut due = Vec::new();
         while let Some(&(at, id)) = self.timers.first() {
             if at > now {
@@ -142,7 +164,11 @@ impl Schedule {
             if let Some(e) = self.entry_mut(id) {
                 e.next_at = None;
                 e.in_flight = true;
-                due.push(id);
+                due.push(Due {
+                    id,
+                    at,
+                    interval: e.next_interval,
+                });
             }
         }
         due
@@ -164,6 +190,7 @@ impl Schedule {
         e.in_flight = false;
         let mut change = None;
         let next;
+        let interval;
         if outcome.up {
             e.failed_attempts = 0;
             e.failures = 0;
@@ -181,6 +208,7 @@ impl Schedule {
                 change = Some(true);
             }
             next = later(now, jittered);
+            interval = jittered;
         } else if e.up && e.failed_attempts < e.policy.retry {
             // keepalived `retry`: an up check is tried again soon before the
             // failure counts; a down check is not (keepalived's checkers
@@ -189,6 +217,7 @@ impl Schedule {
             e.failed_attempts += 1;
             e.successes = 0;
             next = later(now, e.policy.delay_before_retry);
+            interval = e.policy.delay_before_retry;
         } else {
             e.failed_attempts = 0;
             e.successes = 0;
@@ -198,9 +227,10 @@ impl Schedule {
                 change = Some(false);
             }
             next = later(now, jittered);
+            interval = jittered;
         }
         let weight = e.weight;
-        self.arm(id, next);
+        self.arm(id, next, interval);
         change.map(|up| HealthChange {
             id,
             up,
@@ -209,8 +239,9 @@ impl Schedule {
         })
     }
 
-    fn arm(&mut self, id: CheckId, at: Instant) {
+    fn arm(&mut self, id: CheckId, at: Instant, interval: Duration) {
         if let Some(e) = self.entries.get_mut(id.0).and_then(Option::as_mut) {
+            e.next_interval = interval;
             if let Some(old) = e.next_at.replace(at) {
                 self.timers.remove(&(old, id));
             }
