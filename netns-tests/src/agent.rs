@@ -214,3 +214,179 @@ pub fn capture(out: &Path, exclude_ifs: &[String]) -> Result<()> {
     }
     w.flush().map_err(|e| Error::io("capture: flush", e))
 }
+
+/// What [`advert_times`] should do.
+#[derive(Debug, Clone)]
+pub struct AdvertTimesParams {
+    /// Switch ports to listen on; a record's `link` is the position here.
+    pub ifaces: Vec<String>,
+    /// Stop by itself after this long (`None`: until SIGTERM or SIGINT).
+    pub duration_ms: Option<u64>,
+}
+
+/// Records the send time of every VRRP advertisement entering the switch on
+/// `p.ifaces` (the master's ports), one [`wire::AdvertTime`] line each,
+/// written when the run ends (after `duration_ms`, or on SIGTERM/SIGINT).
+///
+/// Built for the scale benchmark, where thousands of adverts a second must
+/// be timed without the capture disturbing the daemons: one `AF_PACKET`
+/// socket bound to each port (so the kernel hands us each advert once, not
+/// once per bridge port it is flooded to), kernel timestamps
+/// (`SO_TIMESTAMPNS`, so our own scheduling delay does not count as the
+/// daemon's jitter), a large receive buffer, and records kept in memory
+/// until the end instead of a write per advert.
+pub fn advert_times(out: &Path, p: &AdvertTimesParams) -> Result<()> {
+    use nix::sys::socket::{bind, setsockopt, sockopt};
+    use std::os::fd::AsRawFd;
+
+    if p.ifaces.is_empty() || p.ifaces.len() > usize::from(u8::MAX) {
+        return Err(Error::Invalid(format!(
+            "advert-times: {} interfaces (1..=255)",
+            p.ifaces.len()
+        )));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| Error::io("advert-times: signal handler", e))?;
+    }
+    let links = nix::ifaddrs::getifaddrs().map_err(|e| Error::sys("getifaddrs", e))?;
+    let links: Vec<(String, nix::sys::socket::LinkAddr)> = links
+        .filter_map(|ifa| Some((ifa.interface_name.clone(), *ifa.address?.as_link_addr()?)))
+        .collect();
+    let mut socks = Vec::with_capacity(p.ifaces.len());
+    for (i, name) in p.ifaces.iter().enumerate() {
+        let fd = packet_socket()?;
+        // getifaddrs hands out the port's sockaddr_ll, so we need not build
+        // one by hand; its protocol field is 0, which makes bind(2) keep the
+        // socket's ETH_P_ALL and only narrow it to this port.
+        let link = links
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, l)| *l)
+            .ok_or_else(|| Error::Invalid(format!("advert-times: no interface {name}")))?;
+        bind(fd.as_raw_fd(), &link).map_err(|e| Error::sys(format!("bind {name}"), e))?;
+        setsockopt(&fd, sockopt::ReceiveTimestampns, &true)
+            .map_err(|e| Error::sys("advert-times: SO_TIMESTAMPNS", e))?;
+        // 16 MiB: a capture descheduled for a second at 10,000 adverts/s
+        // must not drop any (root may exceed rmem_max with SO_RCVBUFFORCE).
+        if setsockopt(&fd, sockopt::RcvBufForce, &(16 << 20)).is_err() {
+            let _ = setsockopt(&fd, sockopt::RcvBuf, &(16 << 20));
+        }
+        let ifindex = nix::net::if_::if_nametoindex(name.as_str())
+            .map_err(|e| Error::sys(format!("if_nametoindex {name}"), e))?;
+        socks.push((i as u8, ifindex, fd));
+    }
+    let f = std::fs::File::create(out)
+        .map_err(|e| Error::io(format!("create {}", out.display()), e))?;
+    let deadline = p.duration_ms.map(|d| mono_us() + d * 1000);
+    let results: Vec<Result<Vec<wire::AdvertTime>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = socks
+            .iter()
+            .map(|(link, ifindex, fd)| {
+                let stop = Arc::clone(&stop);
+                s.spawn(move || time_port(fd, *link, *ifindex, &stop, deadline))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Invalid("capture thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    all.sort_by_key(|a| a.t_us);
+    let mut w = BufWriter::new(f);
+    for a in &all {
+        writeln!(w, "{}", a.to_line()).map_err(|e| Error::io("advert-times: write", e))?;
+    }
+    w.flush().map_err(|e| Error::io("advert-times: flush", e))
+}
+
+fn packet_socket() -> Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{
+        setsockopt, socket, sockopt, AddressFamily, SockFlag, SockProtocol, SockType,
+    };
+    use nix::sys::time::TimeVal;
+    let fd = socket(
+        AddressFamily::Packet,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::EthAll,
+    )
+    .map_err(|e| Error::sys("advert-times: AF_PACKET socket", e))?;
+    // Wake up regularly to notice SIGTERM and the deadline.
+    setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::new(0, 50_000))
+        .map_err(|e| Error::sys("advert-times: SO_RCVTIMEO", e))?;
+    Ok(fd)
+}
+
+/// The receive loop of one port of [`advert_times`].
+fn time_port(
+    fd: &std::os::fd::OwnedFd,
+    link: u8,
+    ifindex: u32,
+    stop: &AtomicBool,
+    deadline: Option<u64>,
+) -> Result<Vec<wire::AdvertTime>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, LinkAddr, MsgFlags};
+    use std::io::IoSliceMut;
+    use std::os::fd::AsRawFd;
+
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| mono_us() < d) {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let (n, addr, kernel_ns) = match recvmsg::<LinkAddr>(
+            fd.as_raw_fd(),
+            &mut iov,
+            Some(cmsg.as_mut_slice()),
+            MsgFlags::empty(),
+        ) {
+            Ok(msg) => {
+                let mut kernel_ns = None;
+                if let Ok(cmsgs) = msg.cmsgs() {
+                    for c in cmsgs {
+                        if let ControlMessageOwned::ScmTimestampns(ts) = c {
+                            let secs = u64::try_from(ts.tv_sec()).unwrap_or(0);
+                            let nanos = u64::try_from(ts.tv_nsec()).unwrap_or(0);
+                            kernel_ns = Some(secs * 1_000_000_000 + nanos);
+                        }
+                    }
+                }
+                (msg.bytes, msg.address, kernel_ns)
+            }
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("advert-times: recvmsg", e)),
+        };
+        let t_us = mono_us();
+        // Only frames the node sent into the switch: skip what the bridge
+        // sends out to it, and anything queued from another port between
+        // socket(2) and bind(2).
+        if let Some(a) = addr {
+            if a.pkttype() == PACKET_OUTGOING || a.ifindex() != ifindex as usize {
+                continue;
+            }
+        }
+        let Some(frame) = buf.get(..n) else { continue };
+        if let Some(adv) = wire::parse_frame(frame, t_us) {
+            out.push(wire::AdvertTime {
+                link,
+                t_us,
+                kernel_ns,
+                ipv6: adv.src.is_ipv6(),
+                version: adv.version,
+                vrid: adv.vrid,
+                priority: adv.priority,
+                src_mac: adv.src_mac,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -136,6 +136,19 @@ impl Instance {
         self
     }
 
+    /// The instance runs on `ifname` (its VIPs are added there too).
+    pub fn with_interface(mut self, ifname: impl Into<String>) -> Self {
+        self.interface = ifname.into();
+        self
+    }
+
+    /// The `vrrp_instance` name; must be unique within a file (the default
+    /// `VI_<vrid>` is not once several interfaces reuse the VRIDs).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// Extra lines for the instance block, as written in keepalived.conf.
     pub fn with_extra(mut self, text: impl Into<String>) -> Self {
         self.extra = text.into();
@@ -163,6 +176,54 @@ pub fn vip(family: Family, n: usize) -> (IpAddr, u8) {
                     .unwrap_or(std::net::Ipv6Addr::UNSPECIFIED),
             );
             (IpAddr::V6(std::net::Ipv6Addr::from(base + n as u128)), 128)
+        }
+    }
+}
+
+/// `count` distinct VIPs for instances on link `link` of a multi-link
+/// topology (see [`crate::topology::link_subnets`]), one per instance:
+///
+/// - IPv4: host addresses .1 to .254 of the link's /24, in order, skipping
+///   `taken` (the nodes' and the client's own addresses), as /32. A /24
+///   holds 254 hosts, so at most 254 minus the taken ones.
+/// - IPv6: `2001:db8:<link>::1:0` + n as /128, clear of the hosts
+///   (`::11`..) of the link's /64.
+///
+/// Errors when the link has no IPv4 range or too few free addresses.
+pub fn link_vips(
+    link: usize,
+    family: Family,
+    count: usize,
+    taken: &[IpAddr],
+) -> crate::Result<Vec<(IpAddr, u8)>> {
+    let (v4, v6) = crate::topology::link_subnets(link);
+    match family {
+        Family::V4 => {
+            let net = v4.ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "link {link} has no IPv4 documentation range (only links 0-2 do)"
+                ))
+            })?;
+            let [a, b, c, _] = net.octets();
+            let vips: Vec<(IpAddr, u8)> = (1..=254u8)
+                .map(|h| IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, h)))
+                .filter(|ip| !taken.contains(ip))
+                .take(count)
+                .map(|ip| (ip, 32))
+                .collect();
+            if vips.len() < count {
+                return Err(crate::Error::Invalid(format!(
+                    "link {link}: only {} free IPv4 addresses in {net}/24 for {count} VIPs",
+                    vips.len()
+                )));
+            }
+            Ok(vips)
+        }
+        Family::V6 => {
+            let base = u128::from(v6) + 0x1_0000;
+            Ok((0..count)
+                .map(|n| (IpAddr::V6(std::net::Ipv6Addr::from(base + n as u128)), 128))
+                .collect())
         }
     }
 }
@@ -293,6 +354,53 @@ mod tests {
         assert_eq!(format_secs(0.1), "0.1");
         assert_eq!(format_secs(0.01), "0.01");
         assert_eq!(format_secs(2.5), "2.5");
+    }
+
+    #[test]
+    fn link_vips_are_unique_and_skip_taken_addresses() {
+        let taken: Vec<IpAddr> = vec![
+            "192.0.2.11".parse().unwrap(),
+            "192.0.2.12".parse().unwrap(),
+            "192.0.2.100".parse().unwrap(),
+        ];
+        let v = link_vips(0, Family::V4, 250, &taken).unwrap();
+        assert_eq!(v.len(), 250);
+        assert_eq!(v[0], ("192.0.2.1".parse().unwrap(), 32));
+        assert_eq!(v[10].0.to_string(), "192.0.2.13");
+        let mut uniq = v.clone();
+        uniq.sort_by_key(|x| x.0);
+        uniq.dedup();
+        assert_eq!(uniq.len(), 250);
+        assert!(v.iter().all(|(a, _)| !taken.contains(a)));
+        assert_eq!(
+            link_vips(1, Family::V4, 1, &[]).unwrap()[0].0.to_string(),
+            "198.51.100.1"
+        );
+        assert_eq!(
+            link_vips(2, Family::V4, 1, &[]).unwrap()[0].0.to_string(),
+            "203.0.113.1"
+        );
+        assert!(link_vips(0, Family::V4, 252, &taken).is_err());
+        assert!(link_vips(3, Family::V4, 1, &[]).is_err());
+        let v6 = link_vips(3, Family::V6, 250, &[]).unwrap();
+        assert_eq!(v6[0], ("2001:db8:3::1:0".parse().unwrap(), 128));
+        assert_eq!(v6[249].0.to_string(), "2001:db8:3::1:f9");
+    }
+
+    #[test]
+    fn instance_on_another_interface() {
+        let i = Instance::new(7, 150, Version::V3, Family::V4, 1.0)
+            .with_interface("eth2")
+            .with_name("VI_2_7")
+            .with_vips(vec![("203.0.113.7".parse().unwrap(), 32)]);
+        let text = KeepalivedConf::new("n1", vec![i]).render();
+        for want in [
+            "vrrp_instance VI_2_7 {",
+            "interface eth2\n",
+            "203.0.113.7/32 dev eth2",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
     }
 
     #[test]

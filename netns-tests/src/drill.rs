@@ -711,10 +711,92 @@ pub fn measure_resources(
     r
 }
 
+/// CPU and memory of one daemon's processes over a window, RSS sampled
+/// along the way so both the steady level and the peak are known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowUsage {
+    /// utime + stime of all the processes during the window, as a
+    /// percentage of one core.
+    pub cpu_pct: f64,
+    /// Mean over the samples of the RSS summed over the processes.
+    pub rss_steady_kib: u64,
+    /// The largest of the sampled sums and of the sum of each process's
+    /// own peak (`VmHWM`, which includes start-up and config loading).
+    pub rss_peak_kib: u64,
+    pub processes: usize,
+    pub samples: usize,
+}
+
+/// Measures `pids` (a daemon and the children it forked) over `window`,
+/// sampling RSS every `every`. Fails if one of them exits meanwhile: the
+/// CPU it used would silently vanish from the sum.
+pub fn measure_window(pids: &[i32], window: Duration, every: Duration) -> Result<WindowUsage> {
+    if pids.is_empty() {
+        return Err(Error::Invalid("no processes to measure".into()));
+    }
+    let every = every.max(Duration::from_millis(10));
+    let rss_sum = || {
+        pids.iter()
+            .map(|p| resources::rss_kib(*p))
+            .sum::<Result<u64>>()
+    };
+    let before: u64 = pids
+        .iter()
+        .map(|p| resources::cpu_ticks(*p))
+        .sum::<Result<u64>>()?;
+    let start = std::time::Instant::now();
+    let mut samples = vec![rss_sum()?];
+    while start.elapsed() < window {
+        std::thread::sleep(every.min(window.saturating_sub(start.elapsed())));
+        samples.push(rss_sum()?);
+    }
+    let after: u64 = pids
+        .iter()
+        .map(|p| resources::cpu_ticks(*p))
+        .sum::<Result<u64>>()?;
+    let secs = start.elapsed().as_secs_f64();
+    let hwm: u64 = pids.iter().map(|p| peak_rss_kib(*p)).sum::<Result<u64>>()?;
+    let steady = samples.iter().sum::<u64>() / samples.len() as u64;
+    let sampled_peak = samples.iter().copied().max().unwrap_or(0);
+    Ok(WindowUsage {
+        cpu_pct: after.saturating_sub(before) as f64 / resources::ticks_per_sec() as f64 / secs
+            * 100.0,
+        rss_steady_kib: steady,
+        rss_peak_kib: hwm.max(sampled_peak),
+        processes: pids.len(),
+        samples: samples.len(),
+    })
+}
+
+/// Peak resident set size in KiB (`VmHWM` of `/proc/PID/status`).
+pub fn peak_rss_kib(pid: i32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("read {path}"), e))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::parse(path, "no VmHWM line"))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn measures_a_window_of_our_own_process() {
+        let me = std::process::id() as i32;
+        let u =
+            measure_window(&[me], Duration::from_millis(60), Duration::from_millis(20)).unwrap();
+        assert!(u.samples >= 3, "{u:?}");
+        assert!(
+            u.rss_steady_kib > 0 && u.rss_peak_kib >= u.rss_steady_kib,
+            "{u:?}"
+        );
+        assert_eq!(u.processes, 1);
+        assert!(measure_window(&[], Duration::ZERO, Duration::ZERO).is_err());
+    }
 
     #[test]
     fn master_down_interval_matches_rfc_examples() {

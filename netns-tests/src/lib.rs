@@ -20,6 +20,8 @@
 //!   records.
 //! - [`drill`]: scenario runner, hdrhistogram aggregation and the report.
 //! - [`resources`]: RSS and CPU of a daemon's processes from `/proc`.
+//! - [`scale`]: the scale benchmark (1,000 instances over several links):
+//!   CPU, RSS and advert send jitter.
 //! - [`env`]: "skip outside CI, fail in CI" checks for tests.
 //! - [`clock`]: the monotonic microsecond clock shared by all processes.
 
@@ -33,6 +35,7 @@ pub mod env;
 pub mod error;
 pub mod registry;
 pub mod resources;
+pub mod scale;
 pub mod topology;
 pub mod wire;
 

@@ -9,6 +9,19 @@
 //!   client (eth0 192.0.2.100, 2001:db8::100) ─veth─ pc ┘
 //! ```
 //!
+//! With [`TopologyOptions::links_per_node`] above 1 each node gets more
+//! interfaces, each a veth into its own bridge (one bridge per segment, as
+//! in a multi-segment deployment); the client stays on the first segment:
+//!
+//! ```text
+//!   link  node ifname  bridge  node port  IPv4               IPv6
+//!   0     eth0         br0     p<i>       192.0.2.<10+i>/24    2001:db8::<10+i>/64
+//!   1     eth1         br1     p<i>l1     198.51.100.<10+i>/24 2001:db8:1::<10+i>/64
+//!   2     eth2         br2     p<i>l2     203.0.113.<10+i>/24  2001:db8:2::<10+i>/64
+//!   k≥3   eth<k>       br<k>   p<i>l<k>   (none: no IPv4       2001:db8:<k>::<10+i>/64
+//!                                          documentation range left)
+//! ```
+//!
 //! Everything is named `<prefix><pid>c<k>-<role>` so parallel tests and
 //! parallel runs never collide, and [`cleanup_stale`] can tell leftovers of
 //! dead runs from live ones. Set-up uses `ip` commands (allowed in test
@@ -18,7 +31,7 @@ use crate::clock::mono_us;
 use crate::config::KeepalivedConf;
 use crate::daemon::{Daemon, DaemonFiles};
 use crate::registry;
-use crate::wire::{self, Advert, ProbeRecord};
+use crate::wire::{self, Advert, AdvertTime, ProbeRecord};
 use crate::{Error, Result};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
@@ -49,6 +62,9 @@ pub struct TopologyOptions {
     pub keep_logs: bool,
     /// Parent of the per-topology log directory.
     pub log_root: PathBuf,
+    /// Interfaces per node (`eth0`..), each on its own bridge; 1 by default.
+    /// See the module documentation for the address plan.
+    pub links_per_node: usize,
 }
 
 impl Default for TopologyOptions {
@@ -59,14 +75,17 @@ impl Default for TopologyOptions {
             agent: None,
             keep_logs: false,
             log_root: std::env::temp_dir().join("netns-tests"),
+            links_per_node: 1,
         }
     }
 }
 
 /// Namespace prefix used unless the options say otherwise.
 pub const DEFAULT_PREFIX: &str = "nt";
-/// The bridge device in the switch namespace.
+/// The bridge device in the switch namespace (of the first link).
 pub const BRIDGE: &str = "br0";
+/// Most links per node: the interface numbers stay one digit in port names.
+pub const MAX_LINKS: usize = 10;
 /// UDP port of the echo responders.
 pub const ECHO_PORT: u16 = 7;
 
@@ -83,6 +102,58 @@ pub struct NodeInfo {
     /// Source of the node's IPv6 adverts (RFC 5798 §5.1.2.1).
     pub link_local: Option<Ipv6Addr>,
     pub mac: Option<[u8; 6]>,
+    /// Every interface of the node, the first (eth0, same as the fields
+    /// above) included.
+    pub links: Vec<LinkInfo>,
+}
+
+/// One interface of a node and the segment it is on.
+#[derive(Debug, Clone)]
+pub struct LinkInfo {
+    /// 0-based link number (`eth<link>` on `br<link>`).
+    pub link: usize,
+    /// Interface name inside the node.
+    pub ifname: String,
+    /// The bridge of this segment in the switch namespace.
+    pub bridge: String,
+    /// The node's port on that bridge in the switch namespace.
+    pub port: String,
+    /// `None` on links past the three IPv4 documentation ranges.
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Ipv6Addr,
+    pub link_local: Option<Ipv6Addr>,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// The subnets of link `link`: the IPv4 /24 (if any is left) and the IPv6
+/// /64, as network addresses. Only documentation ranges (RFC 5737,
+/// RFC 3849): link 0 is 192.0.2.0/24 and 2001:db8::/64, link 1
+/// 198.51.100.0/24 and 2001:db8:1::/64, link 2 203.0.113.0/24 and
+/// 2001:db8:2::/64, link k > 2 only 2001:db8:k::/64.
+pub fn link_subnets(link: usize) -> (Option<Ipv4Addr>, Ipv6Addr) {
+    let v4 = match link {
+        0 => Some(Ipv4Addr::new(192, 0, 2, 0)),
+        1 => Some(Ipv4Addr::new(198, 51, 100, 0)),
+        2 => Some(Ipv4Addr::new(203, 0, 113, 0)),
+        _ => None,
+    };
+    let v6 = Ipv6Addr::new(0x2001, 0xdb8, link as u16, 0, 0, 0, 0, 0);
+    (v4, v6)
+}
+
+/// Host `host` of link `link` (see [`link_subnets`]). The IPv6 host part
+/// repeats the IPv4 one's decimal digits (192.0.2.11 and 2001:db8::11),
+/// which keeps a node's addresses easy to match by eye.
+pub fn link_host(link: usize, host: u8) -> (Option<Ipv4Addr>, Ipv6Addr) {
+    let (v4, _) = link_subnets(link);
+    let v4 = v4.map(|n| {
+        let [a, b, c, _] = n.octets();
+        Ipv4Addr::new(a, b, c, host)
+    });
+    let v6 = format!("2001:db8:{link:x}::{host}")
+        .parse()
+        .unwrap_or(Ipv6Addr::UNSPECIFIED);
+    (v4, v6)
 }
 
 /// The client namespace.
@@ -163,6 +234,12 @@ impl Topology {
         if opts.nodes == 0 || opts.nodes > 80 {
             return Err(Error::Invalid(format!("{} nodes (1..=80)", opts.nodes)));
         }
+        if opts.links_per_node == 0 || opts.links_per_node > MAX_LINKS {
+            return Err(Error::Invalid(format!(
+                "{} links per node (1..={MAX_LINKS})",
+                opts.links_per_node
+            )));
+        }
         let agent = match &opts.agent {
             Some(p) => p.clone(),
             None => find_agent()?,
@@ -193,6 +270,26 @@ impl Topology {
                     .unwrap_or(Ipv6Addr::UNSPECIFIED),
                 link_local: None,
                 mac: None,
+                links: (0..opts.links_per_node)
+                    .map(|link| {
+                        let (ipv4, ipv6) = link_host(link, 10 + i as u8);
+                        LinkInfo {
+                            link,
+                            ifname: format!("eth{link}"),
+                            bridge: format!("br{link}"),
+                            // Link 0 keeps the historical port name.
+                            port: if link == 0 {
+                                format!("p{i}")
+                            } else {
+                                format!("p{i}l{link}")
+                            },
+                            ipv4,
+                            ipv6,
+                            link_local: None,
+                            mac: None,
+                        }
+                    })
+                    .collect(),
             })
             .collect();
         // Daemons fork (keepalived's VRRP child); when such a child is
@@ -245,59 +342,104 @@ impl Topology {
     fn build(&mut self) -> Result<()> {
         let sw = self.switch_ns.clone();
         self.add_ns(&sw)?;
-        // Without snooping the bridge floods VRRP multicast (224.0.0.18,
-        // ff02::12) to every port, as a plain switch would.
-        self.ip(
-            &sw,
-            [
-                "link",
-                "add",
-                BRIDGE,
-                "type",
-                "bridge",
-                "mcast_snooping",
-                "0",
-            ],
-        )?;
-        self.ip(&sw, ["link", "set", BRIDGE, "up"])?;
-        let mut ends: Vec<(String, String, String, String)> = self
+        let bridges: Vec<String> = self
+            .nodes
+            .first()
+            .map(|n| n.links.iter().map(|l| l.bridge.clone()).collect())
+            .unwrap_or_default();
+        for bridge in &bridges {
+            // Without snooping the bridge floods VRRP multicast (224.0.0.18,
+            // ff02::12) to every port, as a plain switch would.
+            self.ip(
+                &sw,
+                [
+                    "link",
+                    "add",
+                    bridge,
+                    "type",
+                    "bridge",
+                    "mcast_snooping",
+                    "0",
+                ],
+            )?;
+            self.ip(&sw, ["link", "set", bridge, "up"])?;
+        }
+        // (namespace, [(ifname, port, bridge, IPv4/len, IPv6/len)]).
+        type End = (String, String, String, Option<String>, String);
+        let mut ends: Vec<(String, Vec<End>)> = self
             .nodes
             .iter()
             .map(|n| {
-                (
-                    n.ns.clone(),
-                    n.port.clone(),
-                    format!("{}/24", n.ipv4),
-                    format!("{}/64", n.ipv6),
-                )
+                let links = n
+                    .links
+                    .iter()
+                    .map(|l| {
+                        (
+                            l.ifname.clone(),
+                            l.port.clone(),
+                            l.bridge.clone(),
+                            l.ipv4.map(|a| format!("{a}/24")),
+                            format!("{}/64", l.ipv6),
+                        )
+                    })
+                    .collect();
+                (n.ns.clone(), links)
             })
             .collect();
+        // The client stays on the first segment only.
         ends.push((
             self.client.ns.clone(),
-            self.client.port.clone(),
-            format!("{}/24", self.client.ipv4),
-            format!("{}/64", self.client.ipv6),
+            vec![(
+                "eth0".to_string(),
+                self.client.port.clone(),
+                BRIDGE.to_string(),
+                Some(format!("{}/24", self.client.ipv4)),
+                format!("{}/64", self.client.ipv6),
+            )],
         ));
-        for (ns, port, v4, v6) in &ends {
+        for (ns, links) in &ends {
             self.add_ns(ns)?;
-            run(
-                "ip",
-                [
-                    "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port,
-                    "netns", &sw,
-                ],
-            )?;
-            self.ip(&sw, ["link", "set", port, "master", BRIDGE, "up"])?;
-            self.ip(ns, ["addr", "add", v4, "dev", "eth0"])?;
-            self.ip(ns, ["addr", "add", v6, "dev", "eth0", "nodad"])?;
-            self.ip(ns, ["link", "set", "eth0", "up"])?;
+            for (ifname, port, bridge, v4, v6) in links {
+                run(
+                    "ip",
+                    [
+                        "link", "add", ifname, "netns", ns, "type", "veth", "peer", "name", port,
+                        "netns", &sw,
+                    ],
+                )?;
+                self.ip(&sw, ["link", "set", port, "master", bridge, "up"])?;
+                if let Some(v4) = v4 {
+                    self.ip(ns, ["addr", "add", v4, "dev", ifname])?;
+                }
+                self.ip(ns, ["addr", "add", v6, "dev", ifname, "nodad"])?;
+                self.ip(ns, ["link", "set", ifname, "up"])?;
+            }
         }
-        for i in 0..self.nodes.len() {
-            let (mac, ll) = link_info(&self.nodes[i].ns)?;
-            self.nodes[i].mac = mac;
-            self.nodes[i].link_local = ll;
+        for node in &mut self.nodes {
+            for l in &mut node.links {
+                let (mac, ll) = link_info(&node.ns, &l.ifname)?;
+                l.mac = mac;
+                l.link_local = ll;
+            }
+            if let Some(first) = node.links.first() {
+                node.mac = first.mac;
+                node.link_local = first.link_local;
+            }
         }
         Ok(())
+    }
+
+    /// Bridge devices in the switch namespace, one per link.
+    pub fn bridges(&self) -> Vec<String> {
+        self.nodes
+            .first()
+            .map(|n| n.links.iter().map(|l| l.bridge.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Interfaces per node.
+    pub fn links_per_node(&self) -> usize {
+        self.nodes.first().map_or(1, |n| n.links.len())
     }
 
     // ----- names and addresses -------------------------------------------
@@ -345,9 +487,15 @@ impl Topology {
     pub fn node_of_addr(&self, addr: IpAddr) -> Option<Node> {
         self.nodes
             .iter()
-            .position(|n| match addr {
-                IpAddr::V4(a) => a == n.ipv4,
-                IpAddr::V6(a) => a == n.ipv6 || Some(a) == n.link_local,
+            .position(|n| {
+                let own = match addr {
+                    IpAddr::V4(a) => a == n.ipv4,
+                    IpAddr::V6(a) => a == n.ipv6 || Some(a) == n.link_local,
+                };
+                own || n.links.iter().any(|l| match addr {
+                    IpAddr::V4(a) => Some(a) == l.ipv4,
+                    IpAddr::V6(a) => a == l.ipv6 || Some(a) == l.link_local,
+                })
             })
             .map(|i| Node(i + 1))
     }
@@ -819,11 +967,13 @@ impl Topology {
         };
         let path = self.dir.join(format!("adverts-{k}.jsonl"));
         let p = path.to_string_lossy().to_string();
-        let pid = self.agent_cmd(
-            &self.switch_ns,
-            "capture",
-            &["capture", "--out", &p, "--exclude-if", BRIDGE],
-        )?;
+        let mut args = vec!["capture".to_string(), "--out".to_string(), p];
+        for bridge in self.bridges() {
+            args.push("--exclude-if".into());
+            args.push(bridge);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let pid = self.agent_cmd(&self.switch_ns, "capture", &args)?;
         self.wait_until("capture to start", Duration::from_secs(5), || {
             if let Some(status) = self.exit_status(pid) {
                 return Err(Error::ProcessDied {
@@ -865,6 +1015,70 @@ impl Topology {
     pub fn stop_capture(&self, cap: Capture) -> Result<Vec<Advert>> {
         self.stop(cap.pid, Duration::from_secs(2));
         self.adverts(&cap)
+    }
+
+    /// Starts timing the adverts `node` sends into the switch on all its
+    /// links, for `duration_ms` (see [`crate::agent::advert_times`]); the
+    /// records' `link` is the link number. Waits until the capture's
+    /// sockets are open, so nothing sent after this call is missed.
+    pub fn start_advert_times(&self, node: Node, duration_ms: u64) -> Result<Capture> {
+        let k = {
+            let mut inner = lock(&self.inner);
+            inner.files += 1;
+            inner.files
+        };
+        let path = self.dir.join(format!("advert-times-{k}.txt"));
+        let mut args = vec![
+            "advert-times".to_string(),
+            "--out".to_string(),
+            path.to_string_lossy().to_string(),
+            "--duration-ms".to_string(),
+            duration_ms.to_string(),
+        ];
+        for l in &self.node(node).links {
+            args.push("--if".into());
+            args.push(l.port.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let pid = self.agent_cmd(&self.switch_ns, "advert-times", &args)?;
+        // The agent creates the output file right after its sockets.
+        self.wait_until("advert timing to start", Duration::from_secs(5), || {
+            if let Some(status) = self.exit_status(pid) {
+                return Err(Error::ProcessDied {
+                    label: "advert-times".into(),
+                    status: status.to_string(),
+                    log_dir: self.dir.clone(),
+                });
+            }
+            Ok(path.exists())
+        })?;
+        Ok(Capture { pid, path })
+    }
+
+    /// Waits for [`Topology::start_advert_times`] to end (its duration plus
+    /// `grace`) and returns its records.
+    pub fn finish_advert_times(&self, cap: Capture, grace: Duration) -> Result<Vec<AdvertTime>> {
+        let status = self.wait_exit(cap.pid, grace);
+        let label = self.label_of(cap.pid).unwrap_or_default();
+        if status.is_none() {
+            // Past its deadline: SIGTERM makes it write what it has.
+            self.stop(cap.pid, Duration::from_secs(5));
+        } else {
+            self.forget(cap.pid, true);
+        }
+        match status {
+            Some(s) if !s.success() => {
+                return Err(Error::ProcessDied {
+                    label,
+                    status: s.to_string(),
+                    log_dir: self.dir.clone(),
+                })
+            }
+            _ => {}
+        }
+        let text = std::fs::read_to_string(&cap.path)
+            .map_err(|e| Error::io(format!("read {}", cap.path.display()), e))?;
+        wire::read_advert_times(&text)
     }
 
     /// Starts the prober in the client namespace: one datagram to
@@ -1038,9 +1252,9 @@ pub fn parse_addr_json(text: &str) -> Result<Vec<IpAddr>> {
     Ok(out)
 }
 
-/// MAC and IPv6 link-local address of eth0 in `ns`.
-fn link_info(ns: &str) -> Result<(Option<[u8; 6]>, Option<Ipv6Addr>)> {
-    let out = run("ip", ["-n", ns, "-j", "addr", "show", "dev", "eth0"])?;
+/// MAC and IPv6 link-local address of `ifname` in `ns`.
+fn link_info(ns: &str, ifname: &str) -> Result<(Option<[u8; 6]>, Option<Ipv6Addr>)> {
+    let out = run("ip", ["-n", ns, "-j", "addr", "show", "dev", ifname])?;
     let v: serde_json::Value =
         serde_json::from_str(&out).map_err(|e| Error::parse("ip -j addr", e))?;
     let link = v.get(0);

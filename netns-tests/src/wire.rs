@@ -65,6 +65,111 @@ pub struct Advert {
     pub node: Option<String>,
 }
 
+/// One advertisement as the scale capture records it: only what the jitter
+/// analysis needs, one short text line each, because at 1,000 instances and
+/// 0.1 s the capture sees 10,000 adverts a second and JSON plus a flush per
+/// advert would cost more CPU than the daemons under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdvertTime {
+    /// Position of the capturing port in the capture's interface list (the
+    /// link number when the harness lists a node's ports in link order).
+    pub link: u8,
+    /// Monotonic µs when the capture read the frame.
+    pub t_us: u64,
+    /// Kernel receive timestamp (`SO_TIMESTAMPNS`, CLOCK_REALTIME ns) taken
+    /// when the frame entered the switch port, i.e. during the sender's
+    /// `sendmsg`; free of the capture's own scheduling delay.
+    pub kernel_ns: Option<u64>,
+    pub ipv6: bool,
+    pub version: u8,
+    pub vrid: u8,
+    pub priority: u8,
+    pub src_mac: [u8; 6],
+}
+
+impl AdvertTime {
+    /// `link t_us kernel_ns|- 4|6 version vrid priority mac-hex`.
+    pub fn to_line(&self) -> String {
+        let m = self.src_mac;
+        format!(
+            "{} {} {} {} {} {} {} {:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+            self.link,
+            self.t_us,
+            self.kernel_ns
+                .map_or_else(|| "-".to_string(), |k| k.to_string()),
+            if self.ipv6 { 6 } else { 4 },
+            self.version,
+            self.vrid,
+            self.priority,
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4],
+            m[5]
+        )
+    }
+
+    /// Inverse of [`AdvertTime::to_line`]; `None` if malformed.
+    pub fn parse_line(line: &str) -> Option<AdvertTime> {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [link, t_us, kernel, fam, version, vrid, priority, mac] = f.as_slice() else {
+            return None;
+        };
+        let kernel_ns = match *kernel {
+            "-" => None,
+            k => Some(k.parse().ok()?),
+        };
+        let ipv6 = match *fam {
+            "4" => false,
+            "6" => true,
+            _ => return None,
+        };
+        if mac.len() != 12 {
+            return None;
+        }
+        let mut src_mac = [0u8; 6];
+        for (i, b) in src_mac.iter_mut().enumerate() {
+            *b = u8::from_str_radix(mac.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(AdvertTime {
+            link: link.parse().ok()?,
+            t_us: t_us.parse().ok()?,
+            kernel_ns,
+            ipv6,
+            version: version.parse().ok()?,
+            vrid: vrid.parse().ok()?,
+            priority: priority.parse().ok()?,
+            src_mac,
+        })
+    }
+
+    /// The best timestamp in µs: the kernel's when present.
+    pub fn best_us(&self) -> u64 {
+        self.kernel_ns.map_or(self.t_us, |k| k / 1000)
+    }
+}
+
+/// Reads [`AdvertTime`] lines, skipping a truncated last line but failing on
+/// anything else malformed.
+pub fn read_advert_times(text: &str) -> crate::Result<Vec<AdvertTime>> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        match AdvertTime::parse_line(line) {
+            Some(a) => out.push(a),
+            None if i + 1 == lines.len() && !text.ends_with('\n') => break,
+            None => {
+                return Err(crate::Error::parse(
+                    format!("advert times line {}", i + 1),
+                    format!("malformed: {line:?}"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 const ETH_HDR: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
@@ -266,6 +371,45 @@ mod tests {
             a.addresses,
             vec!["2001:db8::200".parse::<IpAddr>().unwrap()]
         );
+    }
+
+    #[test]
+    fn advert_time_lines_round_trip() {
+        let a = AdvertTime {
+            link: 3,
+            t_us: 12_345_678,
+            kernel_ns: Some(1_700_000_000_123_456_789),
+            ipv6: true,
+            version: 3,
+            vrid: 250,
+            priority: 200,
+            src_mac: [0x2a, 0xbb, 0, 0, 0x10, 0xff],
+        };
+        let line = a.to_line();
+        assert_eq!(
+            line,
+            "3 12345678 1700000000123456789 6 3 250 200 2abb000010ff"
+        );
+        assert_eq!(AdvertTime::parse_line(&line), Some(a));
+        let b = AdvertTime {
+            kernel_ns: None,
+            ipv6: false,
+            ..a
+        };
+        assert_eq!(AdvertTime::parse_line(&b.to_line()), Some(b));
+        assert_eq!(b.best_us(), 12_345_678);
+        assert_eq!(a.best_us(), 1_700_000_000_123_456);
+        for bad in [
+            "",
+            "3 1 - 5 3 1 1 2abb000010ff",
+            "3 1 - 4 3 1 1 2abb0000",
+            "x 1 - 4 3 1 1 2abb000010ff",
+        ] {
+            assert_eq!(AdvertTime::parse_line(bad), None, "{bad:?}");
+        }
+        let text = format!("{line}\n{}\n3 12", b.to_line());
+        assert_eq!(read_advert_times(&text).unwrap(), vec![a, b]);
+        assert!(read_advert_times(&format!("garbage\n{line}\n")).is_err());
     }
 
     #[test]

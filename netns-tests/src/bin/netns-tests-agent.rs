@@ -1,6 +1,7 @@
 //! Helper processes run inside namespaces by the harness:
 //! `echo` (UDP responder on a node), `probe` (1 ms prober in the client),
-//! `capture` (VRRP advert capture in the switch).
+//! `capture` (VRRP advert capture in the switch), `advert-times` (advert
+//! send times for the scale benchmark).
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -48,6 +49,18 @@ enum Cmd {
         #[arg(long)]
         exclude_if: Vec<String>,
     },
+    /// Time every VRRP advert a node sends into the switch (scale bench):
+    /// one compact line per advert, written when the run ends.
+    AdvertTimes {
+        #[arg(long)]
+        out: PathBuf,
+        /// Switch ports to listen on, in link order (repeat the flag).
+        #[arg(long = "if", required = true)]
+        ifaces: Vec<String>,
+        /// Stop after this long (default: at SIGTERM).
+        #[arg(long)]
+        duration_ms: Option<u64>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -72,5 +85,17 @@ fn main() -> Result<()> {
             agent::write_records(&out, &records).context("write probe records")
         }
         Cmd::Capture { out, exclude_if } => agent::capture(&out, &exclude_if).context("capture"),
+        Cmd::AdvertTimes {
+            out,
+            ifaces,
+            duration_ms,
+        } => agent::advert_times(
+            &out,
+            &agent::AdvertTimesParams {
+                ifaces,
+                duration_ms,
+            },
+        )
+        .context("advert-times"),
     }
 }
