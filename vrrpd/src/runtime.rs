@@ -24,7 +24,7 @@ use crate::net::announce::Announcer;
 use crate::net::socket::VrrpSocket;
 use crate::notify::{Notifier, NotifyEvent, NotifyState};
 use crate::packet::{self, Family, Packet, RxMeta};
-use crate::setup::{InstanceSpec, Plan, Vip};
+use crate::setup::{InstanceSpec, Plan, Vip, Virtuals};
 use crate::track::{ScriptResult, SyncAction, SyncGroup, TrackState, Trackers};
 use crate::watch::{TrackInput, WatchSpec, Watchers};
 use std::collections::{BTreeMap, HashMap};
@@ -82,6 +82,12 @@ struct Slot {
     src: IpAddr,
     /// When we last announced (GARP/NA), for logs and tests.
     vips_installed: bool,
+    /// What the announcement logic has seen of the fsm, to tell a
+    /// lower-priority re-announce from the others (see `announce_kind`).
+    announce_seen: AnnounceSeen,
+    /// keepalived's delayed second burst after a lower priority advert
+    /// (`garp_lower_prio_delay`); dropped (aborted) when the VIPs go.
+    lower_prio_burst: Option<DelayedBurst>,
     stopped: bool,
     trackers: Trackers,
     /// FAULT imposed by a sync group partner (keepalived: one member's
@@ -544,7 +550,9 @@ impl Runtime {
         // keepalived does the same at start-up ("removing VIPs"), also for
         // priority 255: its VIPs are added when it becomes master.
         if !self.dont_release {
-            self.remove_vips(vip_link, &spec.vips, &spec.name, "start-up cleanup")
+            // Routes and rules too: they carry our routing protocol number,
+            // so only ours match (see net::route).
+            self.remove_vips(vip_link, &spec.virtuals(), &spec.name, "start-up cleanup")
                 .await;
         }
         self.slots.push(Slot {
@@ -556,6 +564,8 @@ impl Runtime {
             vmac,
             src,
             vips_installed: false,
+            announce_seen: AnnounceSeen::default(),
+            lower_prio_burst: None,
             stopped: false,
             trackers,
             group_fault: false,
@@ -766,18 +776,11 @@ impl Runtime {
         spec: InstanceSpec,
         trackers: Option<Trackers>,
     ) {
-        let old_vips = self.slots[i].spec.vips.clone();
-        let gone: Vec<Vip> = old_vips
-            .iter()
-            .filter(|v| !spec.vips.contains(v))
-            .cloned()
-            .collect();
-        let new: Vec<Vip> = spec
-            .vips
-            .iter()
-            .filter(|v| !old_vips.contains(v))
-            .cloned()
-            .collect();
+        // Only the difference is applied: VIPs, routes and rules that stay
+        // are not touched (no flap, no log line).
+        let old = self.slots[i].spec.virtuals();
+        let gone = old.minus(&spec.virtuals());
+        let new = spec.virtuals().minus(&old);
         let name = spec.name.clone();
         let link = self.slots[i].vip_link;
         let tracking_changed = spec.track_fingerprint != self.slots[i].spec.track_fingerprint;
@@ -788,7 +791,7 @@ impl Runtime {
             self.remove_vips(link, &gone, &name, "removed by reload")
                 .await;
             self.add_vips(link, &new, &name).await;
-            if !new.is_empty() {
+            if !new.vips.is_empty() {
                 self.announce(i).await;
             }
         }
@@ -1129,6 +1132,9 @@ impl Runtime {
                     self.slots[i].vips_installed = true;
                 }
                 Action::RemoveVips => {
+                    // A delayed lower-priority burst must not announce
+                    // addresses we no longer hold.
+                    self.slots[i].lower_prio_burst = None;
                     let (link, vips, name) = self.slot_vips(i);
                     if !self.dont_release || !self.slots[i].vips_installed {
                         self.remove_vips(link, &vips, &name, "state change").await;
@@ -1183,9 +1189,11 @@ impl Runtime {
         }
     }
 
-    fn slot_vips(&self, i: usize) -> (usize, Vec<Vip>, String) {
+    /// Where the instance's VIPs live, what it installs as master (VIPs,
+    /// routes, rules) and its name.
+    fn slot_vips(&self, i: usize) -> (usize, Virtuals, String) {
         let s = &self.slots[i];
-        (s.vip_link, s.spec.vips.clone(), s.spec.name.clone())
+        (s.vip_link, s.spec.virtuals(), s.spec.name.clone())
     }
 
     async fn send_advert(&mut self, i: usize, priority: u8) {
@@ -1216,43 +1224,205 @@ impl Runtime {
             }
         }
     }
+    /// Gratuitous ARPs / unsolicited NAs for the instance's VIPs, each
+    /// from the interface it lives on (a `dev` VIP from its own interface,
+    /// as keepalived does). How many depends on why: see [`announce_kind`].
     async fn announce(&mut self, i: usize) {
-        let slot = &self.slots[i];
-        let link = &self.links[slot.vip_link];
-        for _ in 0..slot.spec.garp_repeat.max(1) {
-            for vip in &slot.spec.vips {
-                let res = match vip.addr {
-                    IpAddr::V4(a) => link.announcer.garp(a, link.mac).await,
-                    IpAddr::V6(a) => link.announcer.unsolicited_na(a, link.mac).await,
-                };
-                if let Err(e) = res {
-                    warn!(instance = %slot.spec.name, vip = %vip.addr, "announce: {e}");
-                }
-            }
+        let now = Instant::now();
+        let slot = &mut self.slots[i];
+        let stats = slot.fsm.stats();
+        let kind = announce_kind(
+            &mut slot.announce_seen,
+            stats.became_master,
+            stats.lower_priority_answered,
+            slot.fsm.timer(crate::fsm::Timer::Reannounce),
+            now,
+        );
+        let name = slot.spec.name.clone();
+        let repeat = burst_size(&slot.spec, kind);
+        if repeat == 0 {
+            // keepalived: garp_lower_prio_repeat 0 sends nothing.
+            debug!(instance = %name, "lower priority master heard: garp_lower_prio_repeat is 0, not re-announcing");
+            return;
         }
-        debug!(instance = %slot.spec.name, vips = slot.spec.vips.len(), "announced VIPs");
+        let targets = self.announce_targets(i).await;
+        let vip_link = self.slots[i].vip_link;
+        let link = &self.links[vip_link];
+        for t in &targets {
+            let own;
+            let announcer = if t.ifname == link.key.ifname {
+                &link.announcer
+            } else {
+                match Announcer::open(&t.ifname) {
+                    Ok(a) => {
+                        own = a;
+                        &own
+                    }
+                    Err(e) => {
+                        warn!(instance = %name, interface = %t.ifname, "announce: {e}");
+                        continue;
+                    }
+                }
+            };
+            send_burst(announcer, t, repeat, &name).await;
+        }
+        debug!(instance = %name, ?kind, repeat, vips = self.slots[i].spec.vips.len(), "announced VIPs");
+        if let (AnnounceKind::LowerPrio { first: true }, Some(delay)) =
+            (kind, self.slots[i].spec.garp_lower_prio_delay)
+        {
+            // keepalived sends the lower-priority burst again after
+            // garp_lower_prio_delay. A newer burst replaces a pending one.
+            let task = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                for t in &targets {
+                    match Announcer::open(&t.ifname) {
+                        Ok(a) => send_burst(&a, t, repeat, &name).await,
+                        Err(e) => warn!(instance = %name, interface = %t.ifname, "announce: {e}"),
+                    }
+                }
+                debug!(instance = %name, repeat, ?delay, "garp_lower_prio_delay: announced VIPs again");
+            });
+            self.slots[i].lower_prio_burst = Some(DelayedBurst(task));
+        }
     }
 
-    async fn add_vips(&mut self, link: usize, vips: &[Vip], name: &str) {
-        let ifindex = self.links[link].ifindex;
-        for vip in vips {
+    /// The instance's VIPs grouped by the interface they are announced
+    /// from, with that interface's MAC (the VMAC's for VIPs on it).
+    async fn announce_targets(&self, i: usize) -> Vec<AnnounceTarget> {
+        let slot = &self.slots[i];
+        let link = &self.links[slot.vip_link];
+        let mut targets: Vec<AnnounceTarget> = Vec::new();
+        for vip in &slot.spec.vips {
+            let ifname = vip.dev.as_deref().unwrap_or(&link.key.ifname);
+            if let Some(t) = targets.iter_mut().find(|t| t.ifname == ifname) {
+                t.addrs.push(vip.addr);
+                continue;
+            }
+            let mac = match &vip.dev {
+                None => link.mac,
+                Some(dev) => {
+                    let mac = match self.netlink.link_index(dev).await {
+                        Ok(ix) => self.netlink.link_mac(ix).await,
+                        Err(e) => Err(e),
+                    };
+                    match mac {
+                        Ok(m) => m,
+                        Err(e) => {
+                            warn!(instance = %slot.spec.name, vip = %vip.addr, interface = %dev, "announce: {e}");
+                            continue;
+                        }
+                    }
+                }
+            };
+            targets.push(AnnounceTarget {
+                ifname: ifname.to_owned(),
+                mac,
+                addrs: vec![vip.addr],
+            });
+        }
+        targets
+    }
+
+    /// The interface index a VIP goes on: its `dev`, else the instance's
+    /// VIP link. `None` (logged) when that interface does not exist.
+    async fn vip_ifindex(&self, link: usize, vip: &Vip, name: &str) -> Option<u32> {
+        match &vip.dev {
+            None => Some(self.links[link].ifindex),
+            Some(dev) => match self.netlink.link_index(dev).await {
+                Ok(ix) => Some(ix),
+                Err(e) => {
+                    error!(instance = name, vip = %vip.addr, interface = %dev, "VIP interface: {e}");
+                    None
+                }
+            },
+        }
+    }
+
+    /// The index of a route's `dev`, `Ok(None)` when it names none.
+    async fn route_oif(&self, dev: Option<&str>) -> Result<Option<u32>, crate::net::NetError> {
+        match dev {
+            None => Ok(None),
+            Some(d) => self.netlink.link_index(d).await.map(Some),
+        }
+    }
+
+    /// Install what a master holds: the VIPs first, then the routes (which
+    /// may use a VIP as gateway subnet or source), then the rules.
+    /// "Already there" is not an error (a restart, a re-entered MASTER).
+    async fn add_vips(&mut self, link: usize, v: &Virtuals, name: &str) {
+        for vip in &v.vips {
+            let Some(ifindex) = self.vip_ifindex(link, vip, name).await else {
+                continue;
+            };
             match self
                 .netlink
-                .add_address(ifindex, vip.addr, vip.prefix, vip.label.as_deref())
+                .add_address_with(ifindex, vip.addr, vip.prefix, &vip.options())
                 .await
             {
-                Ok(_) => info!(instance = name, vip = %vip.addr, prefix = vip.prefix, "VIP added"),
+                Ok(_) => {
+                    info!(instance = name, vip = %vip.addr, prefix = vip.prefix, ifindex, "VIP added")
+                }
                 Err(e) => error!(instance = name, vip = %vip.addr, "adding VIP: {e}"),
             }
         }
+        for r in &v.routes {
+            let res = match self.route_oif(r.dev.as_deref()).await {
+                Ok(oif) => self.netlink.add_route(r, oif).await,
+                Err(e) => Err(e),
+            };
+            match res {
+                Ok(true) => info!(instance = name, route = %r, "virtual route added"),
+                Ok(false) => debug!(instance = name, route = %r, "virtual route already there"),
+                Err(e) => error!(instance = name, route = %r, "adding virtual route: {e}"),
+            }
+        }
+        for r in &v.rules {
+            match self.netlink.add_rule(r).await {
+                Ok(true) => info!(instance = name, rule = %r, "virtual rule added"),
+                Ok(false) => debug!(instance = name, rule = %r, "virtual rule already there"),
+                Err(e) => error!(instance = name, rule = %r, "adding virtual rule: {e}"),
+            }
+        }
     }
 
-    async fn remove_vips(&mut self, link: usize, vips: &[Vip], name: &str, why: &str) {
-        let ifindex = self.links[link].ifindex;
-        for vip in vips {
+    /// Remove what a master held, in the reverse order of [`add_vips`]:
+    /// rules, routes, VIPs. "Not there" is not an error.
+    async fn remove_vips(&mut self, link: usize, v: &Virtuals, name: &str, why: &str) {
+        for r in &v.rules {
+            match self.netlink.del_rule(r).await {
+                Ok(true) => info!(instance = name, rule = %r, "virtual rule removed ({why})"),
+                Ok(false) => {}
+                Err(e) => error!(instance = name, rule = %r, "removing virtual rule: {e}"),
+            }
+        }
+        for r in &v.routes {
+            let oif = match self.route_oif(r.dev.as_deref()).await {
+                Ok(oif) => oif,
+                // The interface is gone, and its routes with it.
+                Err(crate::net::NetError::NoSuchInterface(_)) => continue,
+                Err(e) => {
+                    error!(instance = name, route = %r, "removing virtual route: {e}");
+                    continue;
+                }
+            };
+            match self.netlink.del_route(r, oif).await {
+                Ok(true) => info!(instance = name, route = %r, "virtual route removed ({why})"),
+                Ok(false) => {}
+                Err(e) => error!(instance = name, route = %r, "removing virtual route: {e}"),
+            }
+        }
+        for vip in &v.vips {
+            let ifindex = match &vip.dev {
+                None => self.links[link].ifindex,
+                Some(dev) => match self.netlink.link_index(dev).await {
+                    Ok(ix) => ix,
+                    // Gone with its interface.
+                    Err(_) => continue,
+                },
+            };
             match self
                 .netlink
-                .del_address(ifindex, vip.addr, vip.prefix)
+                .del_address_with(ifindex, vip.addr, vip.prefix, vip.peer)
                 .await
             {
                 Ok(true) => info!(instance = name, vip = %vip.addr, "VIP removed ({why})"),
@@ -1260,6 +1430,106 @@ impl Runtime {
                 Err(e) => error!(instance = name, vip = %vip.addr, "removing VIP: {e}"),
             }
         }
+    }
+}
+
+/// Why an instance announces its VIPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnnounceKind {
+    /// On becoming master, `garp_master_delay` later, every
+    /// `garp_master_refresh`: `garp_master_repeat` each.
+    Master,
+    /// A master heard a lower priority master (`first`), or the fsm's
+    /// follow-up to that: `garp_lower_prio_repeat` each.
+    LowerPrio { first: bool },
+}
+
+/// What [`announce_kind`] has seen of an instance's fsm.
+#[derive(Debug, Default, Clone, Copy)]
+struct AnnounceSeen {
+    became_master: u64,
+    lower_answered: u64,
+    /// When the fsm's follow-up to a lower-priority re-announce is due.
+    lower_follow_up: Option<Instant>,
+}
+
+/// Tells why the fsm emitted an `Announce`, from its counters and its
+/// re-announce timer (the fsm has one `Announce` action for every cause):
+///
+/// - `became_master` moved: the instance just became master;
+/// - `lower_priority_answered` moved and the re-announce timer is armed:
+///   the fsm re-announces because it heard a lower priority master (it
+///   arms its follow-up exactly then);
+/// - the follow-up recorded then is due and its timer has fired: that
+///   follow-up;
+/// - anything else (`garp_master_delay`, `garp_master_refresh`, the
+///   follow-up after becoming master) announces as master.
+///
+/// A lower-priority advert the fsm does not re-announce for (rate limit)
+/// moves the counter without an `Announce`; the timer condition keeps the
+/// next unrelated announcement from being taken for one.
+fn announce_kind(
+    seen: &mut AnnounceSeen,
+    became_master: u64,
+    lower_answered: u64,
+    reannounce_timer: Option<Instant>,
+    now: Instant,
+) -> AnnounceKind {
+    let kind = if became_master != seen.became_master {
+        seen.lower_follow_up = None;
+        AnnounceKind::Master
+    } else if lower_answered != seen.lower_answered && reannounce_timer.is_some() {
+        seen.lower_follow_up = reannounce_timer;
+        AnnounceKind::LowerPrio { first: true }
+    } else if reannounce_timer.is_none() && seen.lower_follow_up.is_some_and(|t| now >= t) {
+        seen.lower_follow_up = None;
+        AnnounceKind::LowerPrio { first: false }
+    } else {
+        AnnounceKind::Master
+    };
+    seen.became_master = became_master;
+    seen.lower_answered = lower_answered;
+    kind
+}
+
+/// Gratuitous ARPs / NAs per address for an announcement of `kind`.
+fn burst_size(spec: &InstanceSpec, kind: AnnounceKind) -> u32 {
+    match kind {
+        AnnounceKind::Master => spec.garp_repeat.max(1),
+        // keepalived: 0 means none.
+        AnnounceKind::LowerPrio { .. } => spec.garp_lower_prio_repeat,
+    }
+}
+
+/// One interface's share of an announcement.
+#[derive(Debug, Clone)]
+struct AnnounceTarget {
+    ifname: String,
+    mac: [u8; 6],
+    addrs: Vec<IpAddr>,
+}
+
+/// `repeat` gratuitous ARPs / NAs for each of `t`'s addresses.
+async fn send_burst(announcer: &Announcer, t: &AnnounceTarget, repeat: u32, name: &str) {
+    for _ in 0..repeat {
+        for addr in &t.addrs {
+            let res = match addr {
+                IpAddr::V4(a) => announcer.garp(*a, t.mac).await,
+                IpAddr::V6(a) => announcer.unsolicited_na(*a, t.mac).await,
+            };
+            if let Err(e) = res {
+                warn!(instance = name, vip = %addr, "announce: {e}");
+            }
+        }
+    }
+}
+
+/// A pending `garp_lower_prio_delay` burst; aborted when dropped.
+struct DelayedBurst(tokio::task::JoinHandle<()>);
+
+impl Drop for DelayedBurst {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -1312,4 +1582,113 @@ fn same_identity(a: &InstanceSpec, b: &InstanceSpec) -> bool {
         && a.fsm.vrid == b.fsm.vrid
         && a.vmac == b.vmac
         && a.source == b.source
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsm::ReceivedAdvert;
+
+    fn spec(extra: &str) -> InstanceSpec {
+        let text = format!(
+            "vrrp_instance G {{\n interface eth0\n virtual_router_id 5\n priority 200\n advert_int 1\n unicast_src_ip 192.0.2.1\n {extra}\n virtual_ipaddress {{\n  192.0.2.200\n }}\n}}\n"
+        );
+        let opts = conf::keepalived::lexer::ParseOptions::default();
+        let loaded = conf::load_keepalived_str("t.conf", &text, &opts);
+        assert!(!loaded.diagnostics.has_errors(), "{}", loaded.diagnostics);
+        crate::setup::instances(&loaded.config).unwrap().remove(0)
+    }
+
+    /// Runs the fsm's actions through `announce_kind`, as the driver does.
+    fn announces(fsm: &mut Instance, seen: &mut AnnounceSeen, now: Instant) -> Vec<AnnounceKind> {
+        let mut out = Vec::new();
+        while let Some(a) = fsm.poll_action() {
+            if a == Action::Announce {
+                let st = fsm.stats();
+                out.push(announce_kind(
+                    seen,
+                    st.became_master,
+                    st.lower_priority_answered,
+                    fsm.timer(crate::fsm::Timer::Reannounce),
+                    now,
+                ));
+            }
+        }
+        out
+    }
+
+    /// Every `Announce` the real fsm emits is classified by its cause:
+    /// becoming master and the garp_master_delay burst as master bursts, a
+    /// lower-priority master's advert and the fsm's follow-up to it as
+    /// lower-priority bursts, and a rate-limited lower-priority advert does
+    /// not make the next master burst a lower-priority one.
+    #[test]
+    fn announcements_are_told_apart_on_the_real_fsm() {
+        let s = spec("");
+        let mut fsm = Instance::new(s.fsm.clone());
+        let mut seen = AnnounceSeen::default();
+        let t0 = Instant::now();
+        fsm.handle_startup(t0);
+        assert!(announces(&mut fsm, &mut seen, t0).is_empty());
+        // Nobody else: the down timer makes it master.
+        let t1 = fsm.next_deadline().unwrap();
+        fsm.handle_timeout(t1);
+        assert_eq!(fsm.state(), State::Master);
+        assert_eq!(
+            announces(&mut fsm, &mut seen, t1),
+            vec![AnnounceKind::Master]
+        );
+        // A lower priority master is heard.
+        let lower = ReceivedAdvert {
+            src: "192.0.2.2".parse().unwrap(),
+            priority: 100,
+            max_adver_int: Duration::from_secs(1),
+        };
+        let t2 = t1 + Duration::from_millis(10);
+        fsm.handle_advert(t2, &lower);
+        assert_eq!(
+            announces(&mut fsm, &mut seen, t2),
+            vec![AnnounceKind::LowerPrio { first: true }]
+        );
+        // Its follow-up.
+        let t3 = fsm.timer(crate::fsm::Timer::Reannounce).unwrap();
+        fsm.handle_timeout(t3);
+        assert_eq!(
+            announces(&mut fsm, &mut seen, t3),
+            vec![AnnounceKind::LowerPrio { first: false }]
+        );
+        // Again within Master_Down_Interval: answered, not re-announced.
+        let t4 = t2 + Duration::from_secs(2);
+        fsm.handle_advert(t4, &lower);
+        assert!(announces(&mut fsm, &mut seen, t4).is_empty());
+        // The garp_master_delay burst (5 s by default) is a master burst.
+        let t5 = fsm.timer(crate::fsm::Timer::GarpDelay).unwrap();
+        let mut kinds = Vec::new();
+        let mut t = t4;
+        while t < t5 {
+            t = fsm.next_deadline().unwrap();
+            fsm.handle_timeout(t);
+            kinds.extend(announces(&mut fsm, &mut seen, t));
+        }
+        assert_eq!(kinds, vec![AnnounceKind::Master]);
+    }
+
+    #[test]
+    fn burst_sizes_follow_the_configuration() {
+        let first = AnnounceKind::LowerPrio { first: true };
+        // keepalived's defaults: the lower-priority settings follow the
+        // master ones (5 and 5 s): re-announcing is the default.
+        let d = spec("");
+        assert_eq!(burst_size(&d, AnnounceKind::Master), 5);
+        assert_eq!(burst_size(&d, first), 5);
+        assert_eq!(d.garp_lower_prio_delay, Some(Duration::from_secs(5)));
+        let c = spec("garp_master_repeat 3\n garp_lower_prio_repeat 2\n garp_lower_prio_delay 1");
+        assert_eq!(burst_size(&c, AnnounceKind::Master), 3);
+        assert_eq!(burst_size(&c, first), 2);
+        assert_eq!(burst_size(&c, AnnounceKind::LowerPrio { first: false }), 2);
+        assert_eq!(c.garp_lower_prio_delay, Some(Duration::from_secs(1)));
+        let off = spec("garp_lower_prio_repeat 0\n garp_lower_prio_delay 0");
+        assert_eq!(burst_size(&off, first), 0);
+        assert_eq!(off.garp_lower_prio_delay, None);
+    }
 }

@@ -6,6 +6,8 @@
 //! for IPv6, the advertised address list).
 
 use crate::fsm::InstanceConfig;
+use crate::net::addr::AddressOptions;
+use crate::net::route::{rtn, RouteSpec, RuleSpec};
 use crate::notify::NotifierConfig;
 use crate::packet::{Advertisement, Auth, ChecksumMode, Expect, Family, Version};
 use crate::track::{track_scripts_from_config, Kind, TrackedProcess, Trackers};
@@ -20,6 +22,70 @@ pub struct Vip {
     pub addr: IpAddr,
     pub prefix: u8,
     pub label: Option<String>,
+    /// `dev`: the interface the address goes on (and is announced from)
+    /// when it is not the instance's; `None`: the instance's interface (its
+    /// VMAC with `use_vmac`).
+    pub dev: Option<String>,
+    /// `scope`: `RT_SCOPE_*`; `None` is global.
+    pub scope: Option<u8>,
+    /// `brd`, resolved as ip-address(8) does (`+` / `-` from the prefix).
+    pub broadcast: Option<Ipv4Addr>,
+    /// `peer ADDR[/LEN]`.
+    pub peer: Option<(IpAddr, u8)>,
+}
+
+impl Vip {
+    /// A plain address on the instance's interface.
+    pub fn new(addr: IpAddr, prefix: u8) -> Self {
+        Vip {
+            addr,
+            prefix,
+            label: None,
+            dev: None,
+            scope: None,
+            broadcast: None,
+            peer: None,
+        }
+    }
+
+    /// What the netlink request carries besides the address.
+    pub fn options(&self) -> AddressOptions {
+        AddressOptions {
+            label: self.label.clone(),
+            scope: self.scope,
+            broadcast: self.broadcast,
+            peer: self.peer,
+        }
+    }
+}
+
+/// What a master installs and a leaving master removes: the VIPs, then the
+/// routes, then the rules (removal goes the other way round).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Virtuals {
+    pub vips: Vec<Vip>,
+    pub routes: Vec<RouteSpec>,
+    pub rules: Vec<RuleSpec>,
+}
+
+impl Virtuals {
+    /// What `self` has that `other` does not: what a reload removes (old
+    /// minus new) or adds (new minus old). An entry that changed in any
+    /// option counts as removed and added.
+    pub fn minus(&self, other: &Virtuals) -> Virtuals {
+        fn diff<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
+            a.iter().filter(|x| !b.contains(x)).cloned().collect()
+        }
+        Virtuals {
+            vips: diff(&self.vips, &other.vips),
+            routes: diff(&self.routes, &other.routes),
+            rules: diff(&self.rules, &other.rules),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vips.is_empty() && self.routes.is_empty() && self.rules.is_empty()
+    }
 }
 
 /// keepalived's `use_vmac`: a macvlan carrying the virtual router MAC
@@ -45,6 +111,11 @@ pub struct InstanceSpec {
     /// Installed on becoming master: `virtual_ipaddress` then
     /// `virtual_ipaddress_excluded`.
     pub vips: Vec<Vip>,
+    /// `virtual_routes`, installed after the VIPs on becoming master and
+    /// removed before them.
+    pub routes: Vec<RouteSpec>,
+    /// `virtual_rules`, installed after the routes, removed first.
+    pub rules: Vec<RuleSpec>,
     /// Carried in adverts: `virtual_ipaddress` of the instance's family only
     /// (keepalived leaves the excluded ones out of the packet).
     pub advertised: Vec<IpAddr>,
@@ -61,6 +132,14 @@ pub struct InstanceSpec {
     pub skip_check_adv_addr: bool,
     /// Gratuitous ARPs / NAs sent per announcement (`garp_master_repeat`).
     pub garp_repeat: u32,
+    /// Gratuitous ARPs / NAs per announcement when a master hears a lower
+    /// priority master (`garp_lower_prio_repeat`, default
+    /// `garp_master_repeat`); 0: none, as in keepalived.
+    pub garp_lower_prio_repeat: u32,
+    /// keepalived's second burst after a lower priority advert
+    /// (`garp_lower_prio_delay`, default `garp_master_delay`); `None`: no
+    /// second burst.
+    pub garp_lower_prio_delay: Option<Duration>,
     pub vmac: Option<VmacSpec>,
     /// The instance's tracking configuration as written, so a reload that
     /// only changes trackers counts as a change of the instance.
@@ -68,6 +147,15 @@ pub struct InstanceSpec {
 }
 
 impl InstanceSpec {
+    /// The VIPs, routes and rules this instance installs as master.
+    pub fn virtuals(&self) -> Virtuals {
+        Virtuals {
+            vips: self.vips.clone(),
+            routes: self.routes.clone(),
+            rules: self.rules.clone(),
+        }
+    }
+
     /// Whether a unicast advert from `src` with `ttl` may be this
     /// instance's: keepalived's `check_unicast_src` and per-peer
     /// `min_ttl` / `max_ttl`. Multicast instances accept any source.
@@ -140,6 +228,24 @@ pub enum SetupError {
     NoInterface(String),
     #[error("vrrp_instance {name}: version {version} is not 2 or 3")]
     BadVersion { name: String, version: u8 },
+    /// A `virtual_ipaddress` line the kernel would refuse or that cannot
+    /// mean what it says (a label not starting with the interface name).
+    #[error("{at}vrrp_instance {name}: VIP {addr}: {detail}")]
+    Address {
+        at: String,
+        name: String,
+        addr: IpAddr,
+        detail: String,
+    },
+    /// A `virtual_routes` / `virtual_rules` line that names something that
+    /// does not exist (a table or protocol name).
+    #[error("{at}vrrp_instance {name}: {what}: {detail}")]
+    Route {
+        at: String,
+        name: String,
+        what: &'static str,
+        detail: String,
+    },
 }
 
 /// Everything the runtime runs for one configuration.
@@ -262,23 +368,86 @@ fn unsupported(config: &Config) -> Vec<String> {
             .chain(&i.virtual_ipaddress_excluded)
         {
             let wa = at(&a.origin);
-            if a.dev
-                .as_deref()
-                .is_some_and(|d| Some(d) != i.interface.as_deref())
-            {
-                out.push(format!("{wa}vrrp_instance {name}: VIP {} `dev` other than the instance interface is not supported yet; it goes on the instance interface", a.address));
+            let addr = a.address;
+            let mut not_applied = Vec::new();
+            for (set, what) in [
+                (a.home, "home"),
+                (a.mngtmpaddr, "mngtmpaddr"),
+                (a.noprefixroute, "noprefixroute"),
+                (a.autojoin, "autojoin"),
+                (a.use_vmac, "use_vmac"),
+                (a.preferred_lft.is_some(), "preferred_lft"),
+                (a.track_group.is_some(), "track_group"),
+            ] {
+                if set {
+                    not_applied.push(what);
+                }
             }
-            if a.scope.is_some() || a.brd.is_some() || a.peer.is_some() {
+            if !a.is_ipv4() {
+                if a.label.is_some() {
+                    not_applied.push("label (IPv6 addresses have no labels)");
+                }
+                if a.brd.is_some() {
+                    not_applied.push("brd (IPv6 has no broadcast)");
+                }
+            }
+            if !not_applied.is_empty() {
                 out.push(format!(
-                    "{wa}vrrp_instance {name}: VIP {} options scope/brd/peer are not applied yet",
-                    a.address
+                    "{wa}vrrp_instance {name}: VIP {addr}: {} not applied",
+                    not_applied.join(", ")
                 ));
             }
         }
-        if !i.virtual_routes.is_empty() || !i.virtual_rules.is_empty() {
-            out.push(format!(
-                "{w}vrrp_instance {name}: virtual_routes / virtual_rules are not applied yet"
-            ));
+        for r in &i.virtual_routes {
+            let mut not_applied = Vec::new();
+            for (set, what) in [
+                (r.or_via.is_some(), "`or` (alternative gateway)"),
+                (r.realms.is_some(), "realms"),
+                (r.vrf.is_some(), "vrf"),
+                (!r.nexthops.is_empty(), "nexthop (multipath)"),
+                (r.pref.is_some(), "pref"),
+                (r.append, "append"),
+                (r.track_group.is_some(), "track_group"),
+            ] {
+                if set {
+                    not_applied.push(what);
+                }
+            }
+            if r.via.is_some_and(|v| v.is_ipv4() != r.to.is_ipv4()) {
+                not_applied.push("a gateway of the other address family (RTA_VIA): route skipped");
+            }
+            if !not_applied.is_empty() {
+                out.push(format!(
+                    "{}vrrp_instance {name}: virtual_routes {}: {} not applied",
+                    at(&r.origin),
+                    r.to,
+                    not_applied.join(", ")
+                ));
+            }
+        }
+        for r in &i.virtual_rules {
+            let mut not_applied = Vec::new();
+            for (set, what) in [
+                (r.realms.is_some(), "realms"),
+                (r.suppress_ifgroup.is_some(), "suppress_ifgroup"),
+                (r.l3mdev, "l3mdev"),
+                (r.track_group.is_some(), "track_group"),
+                (
+                    r.ip_proto.as_deref().is_some_and(|p| ip_proto(p).is_none()),
+                    "ipproto (unknown protocol name)",
+                ),
+            ] {
+                if set {
+                    not_applied.push(what);
+                }
+            }
+            if !not_applied.is_empty() {
+                out.push(format!(
+                    "{}vrrp_instance {name}: virtual_rules: {} not applied",
+                    at(&r.origin),
+                    not_applied.join(", ")
+                ));
+            }
         }
         if !i.accept {
             out.push(format!("{w}vrrp_instance {name}: no_accept is not enforced yet (the master accepts packets for its VIPs)"));
@@ -336,12 +505,19 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
         .virtual_ipaddress
         .iter()
         .chain(&i.virtual_ipaddress_excluded)
-        .map(|a| Vip {
-            addr: a.ip(),
-            prefix: a.address.prefix(),
-            label: a.label.clone(),
-        })
-        .collect();
+        .map(|a| vip(i, &interface, a))
+        .collect::<Result<_, _>>()?;
+    let routes = i
+        .virtual_routes
+        .iter()
+        .filter(|r| r.via.is_none_or(|v| v.is_ipv4() == r.to.is_ipv4()))
+        .map(|r| route(i, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rules = i
+        .virtual_rules
+        .iter()
+        .map(|r| rule(i, r))
+        .collect::<Result<Vec<_>, _>>()?;
     let advertised: Vec<IpAddr> = i
         .virtual_ipaddress
         .iter()
@@ -411,6 +587,8 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
         version,
         fsm,
         vips,
+        routes,
+        rules,
         advertised,
         unicast_peers: i.unicast_peer.iter().map(|p| p.address).collect(),
         peer_ttl: i
@@ -425,12 +603,249 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
         checksum_mode: ChecksumMode::default(),
         skip_check_adv_addr: i.skip_check_adv_addr,
         garp_repeat: i.garp_master_repeat,
+        garp_lower_prio_repeat: i.garp_lower_prio_repeat,
+        garp_lower_prio_delay: (!i.garp_lower_prio_delay.is_zero())
+            .then_some(i.garp_lower_prio_delay),
         vmac,
         track_fingerprint: format!(
             "{:?}{:?}{:?}{:?}{}",
             i.track_interface, i.track_script, i.track_file, i.track_process, i.dont_track_primary
         ),
     })
+}
+
+/// Where a list entry was written, as a prefix for messages.
+fn located(o: &conf::model::Origin) -> String {
+    o.at.as_ref().map(|l| format!("{l}: ")).unwrap_or_default()
+}
+
+/// One `virtual_ipaddress` line as the runtime installs it.
+fn vip(i: &VrrpInstance, interface: &str, a: &conf::model::IpAddress) -> Result<Vip, SetupError> {
+    let refuse = |detail: String| SetupError::Address {
+        at: located(&a.origin),
+        name: i.name.clone(),
+        addr: a.ip(),
+        detail,
+    };
+    // `dev` naming the instance's own interface is the common way of
+    // writing "here" (and with use_vmac it still means the VMAC).
+    let dev = a.dev.clone().filter(|d| d != interface);
+    let on = dev.as_deref().unwrap_or(interface);
+    if let Some(label) = &a.label {
+        // keepalived and ip-address(8) require this: the label is how
+        // ifconfig-era tools name an alias (eth0:web), and the kernel keeps
+        // it in a 16-byte field.
+        let vmac = i.use_vmac.as_ref().and_then(|v| v.interface.clone());
+        let prefixed = label.starts_with(on)
+            || (dev.is_none() && vmac.as_deref().is_some_and(|v| label.starts_with(v)));
+        if !prefixed {
+            return Err(refuse(format!(
+                "label {label:?} must start with the interface name {on:?} (as keepalived and ip-address(8) require)"
+            )));
+        }
+        if label.len() > 15 {
+            return Err(refuse(format!(
+                "label {label:?} is longer than 15 characters (IFNAMSIZ)"
+            )));
+        }
+    }
+    let prefix = a.address.prefix();
+    let broadcast = match (a.ip(), a.brd) {
+        (IpAddr::V4(addr), Some(b)) => broadcast(addr, prefix, b).map_err(refuse)?,
+        _ => None,
+    };
+    Ok(Vip {
+        addr: a.ip(),
+        prefix,
+        label: a.label.clone().filter(|_| a.is_ipv4()),
+        dev,
+        scope: a.scope.map(conf::model::Scope::value),
+        broadcast,
+        peer: a.peer.map(|p| (p.ip(), p.prefix())),
+    })
+}
+
+/// `brd` resolved as ip-address(8) does: `+` sets the host bits, `-` clears
+/// them, and neither means anything for a /31 or /32 (RFC 3021), where
+/// ip(8) sets no broadcast.
+fn broadcast(
+    addr: Ipv4Addr,
+    prefix: u8,
+    brd: conf::model::Broadcast,
+) -> Result<Option<Ipv4Addr>, String> {
+    use conf::model::Broadcast;
+    let host_mask = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+    let net = u32::from(addr) & !host_mask;
+    Ok(match brd {
+        Broadcast::Address(IpAddr::V4(b)) => Some(b),
+        Broadcast::Address(b) => return Err(format!("brd {b} is not an IPv4 address")),
+        Broadcast::Set if prefix <= 30 => Some(Ipv4Addr::from(net | host_mask)),
+        Broadcast::Clear if prefix <= 30 => Some(Ipv4Addr::from(net)),
+        Broadcast::Set | Broadcast::Clear => None,
+    })
+}
+
+/// A routing table number: as written, or from iproute2's `rt_tables`.
+fn table_id(t: &conf::model::Table) -> Result<u32, String> {
+    match t {
+        conf::model::Table::Id(n) => Ok(*n),
+        conf::model::Table::Name(name) => iproute2_name("rt_tables", name)
+            .ok_or_else(|| format!("table {name:?} is not a number and not in rt_tables")),
+    }
+}
+
+/// A routing protocol: a number, a name iproute2 knows, or one from
+/// `rt_protos`.
+fn protocol_id(p: Option<&str>) -> Result<u8, String> {
+    let Some(p) = p else {
+        return Ok(crate::net::route::RTPROT_KEEPALIVED);
+    };
+    let known = match p {
+        "unspec" => Some(0),
+        "redirect" => Some(1),
+        "kernel" => Some(2),
+        "boot" => Some(3),
+        "static" => Some(4),
+        "ra" => Some(9),
+        "mrt" => Some(10),
+        "zebra" => Some(11),
+        "bird" => Some(12),
+        "dhcp" => Some(16),
+        "keepalived" => Some(18),
+        "babel" => Some(42),
+        "bgp" => Some(186),
+        "isis" => Some(187),
+        "ospf" => Some(188),
+        "rip" => Some(189),
+        "eigrp" => Some(192),
+        _ => p.parse::<u8>().ok(),
+    };
+    known
+        .or_else(|| iproute2_name("rt_protos", p).and_then(|n| u8::try_from(n).ok()))
+        .ok_or_else(|| format!("protocol {p:?} is not a number or a known name"))
+}
+
+/// An IP protocol by number or by the few names rules use.
+fn ip_proto(p: &str) -> Option<u8> {
+    match p {
+        "icmp" => Some(1),
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "gre" => Some(47),
+        "esp" => Some(50),
+        "ah" => Some(51),
+        "ipv6-icmp" | "icmpv6" => Some(58),
+        "sctp" => Some(132),
+        _ => p.parse().ok(),
+    }
+}
+
+/// Looks `name` up in iproute2's `file` (`/etc/iproute2`, then the
+/// distribution defaults in `/usr/share/iproute2`, and `file.d/*.conf`):
+/// lines of `NUMBER NAME`, `#` comments.
+fn iproute2_name(file: &str, name: &str) -> Option<u32> {
+    let mut paths = Vec::new();
+    for dir in ["/etc/iproute2", "/usr/share/iproute2", "/usr/lib/iproute2"] {
+        paths.push(std::path::PathBuf::from(dir).join(file));
+        if let Ok(entries) = std::fs::read_dir(std::path::Path::new(dir).join(format!("{file}.d")))
+        {
+            let mut more: Vec<_> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+                .collect();
+            more.sort();
+            paths.extend(more);
+        }
+    }
+    paths.iter().find_map(|p| {
+        let text = std::fs::read_to_string(p).ok()?;
+        text.lines().find_map(|line| {
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            let id = words.next()?;
+            (words.next()? == name).then(|| parse_id(id)).flatten()
+        })
+    })
+}
+
+fn parse_id(s: &str) -> Option<u32> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// One `virtual_routes` line, resolved. What it says that is not applied
+/// is reported by [`unsupported`].
+fn route(i: &VrrpInstance, r: &conf::model::Route) -> Result<RouteSpec, SetupError> {
+    use conf::model::RouteType;
+    let refuse = |detail: String| SetupError::Route {
+        at: located(&r.origin),
+        name: i.name.clone(),
+        what: "virtual_routes",
+        detail,
+    };
+    let mut s = RouteSpec::new(r.to.network(), r.to.prefix());
+    s.kind = match r.route_type {
+        RouteType::Unicast => rtn::UNICAST,
+        RouteType::Local => rtn::LOCAL,
+        RouteType::Broadcast => rtn::BROADCAST,
+        RouteType::Anycast => rtn::ANYCAST,
+        RouteType::Multicast => rtn::MULTICAST,
+        RouteType::Blackhole => rtn::BLACKHOLE,
+        RouteType::Unreachable => rtn::UNREACHABLE,
+        RouteType::Prohibit => rtn::PROHIBIT,
+        RouteType::Throw => rtn::THROW,
+        RouteType::Nat => rtn::NAT,
+    };
+    s.via = r.via;
+    s.src = r.src;
+    s.dev = r.dev.clone();
+    s.scope = r.scope.map(conf::model::Scope::value);
+    if let Some(t) = &r.table {
+        s.table = table_id(t).map_err(refuse)?;
+    }
+    s.metric = r.metric;
+    s.protocol = protocol_id(r.protocol.as_deref()).map_err(refuse)?;
+    s.tos = r.tos.unwrap_or(0);
+    s.onlink = r.onlink;
+    s.metrics.mtu = r.mtu;
+    s.metrics.advmss = r.advmss;
+    s.metrics.hoplimit = r.hoplimit.map(u32::from);
+    s.metrics.initcwnd = r.initcwnd;
+    s.metrics.initrwnd = r.initrwnd;
+    Ok(s)
+}
+
+/// One `virtual_rules` line, resolved.
+fn rule(i: &VrrpInstance, r: &conf::model::Rule) -> Result<RuleSpec, SetupError> {
+    let refuse = |detail: String| SetupError::Route {
+        at: located(&r.origin),
+        name: i.name.clone(),
+        what: "virtual_rules",
+        detail,
+    };
+    // ip-rule(8): the family comes from the addresses, `inet6` forces IPv6.
+    let v6 = r.inet6 || r.from.is_some_and(|f| f.is_ipv6()) || r.to.is_some_and(|t| t.is_ipv6());
+    let mut s = RuleSpec::new(if v6 { Family::V6 } else { Family::V4 });
+    s.from = r.from.map(|f| (f.network(), f.prefix()));
+    s.to = r.to.map(|t| (t.network(), t.prefix()));
+    s.invert = r.not;
+    s.table = r.table.as_ref().map(table_id).transpose().map_err(refuse)?;
+    s.goto = r.goto;
+    s.priority = r.preference;
+    s.iif = r.iif.clone();
+    s.oif = r.oif.clone();
+    s.tos = r.tos.unwrap_or(0);
+    s.fwmark = r.fwmark;
+    s.fwmask = r.fwmask;
+    s.suppress_prefixlen = r.suppress_prefixlength;
+    s.uidrange = r.uidrange;
+    s.ip_proto = r.ip_proto.as_deref().and_then(ip_proto);
+    s.sport = r.sport.map(|p| (p.start, p.end));
+    s.dport = r.dport.map(|p| (p.start, p.end));
+    s.protocol = protocol_id(r.protocol.as_deref()).map_err(refuse)?;
+    Ok(s)
 }
 
 /// A MAC as `use_vmac` writes it; five octets mean "append the VRID"
@@ -515,28 +930,139 @@ mod tests {
         assert!(n.xmit_base);
     }
 
+    fn load(text: &str) -> Result<Plan, SetupError> {
+        let opts = conf::keepalived::lexer::ParseOptions::default();
+        let loaded = conf::load_keepalived_str("t.conf", text, &opts);
+        assert!(!loaded.diagnostics.has_errors(), "{}", loaded.diagnostics);
+        plan(&loaded.config)
+    }
+
     #[test]
     fn what_vrrpd_does_not_do_yet_is_named_with_its_location() {
-        let opts = conf::keepalived::lexer::ParseOptions::default();
-        let loaded = conf::load_keepalived_str(
-            "t.conf",
-            "vrrp_instance R {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  192.0.2.7/24 dev eth1\n }\n virtual_routes {\n  198.51.100.0/24 via 192.0.2.1\n }\n}\n",
-            &opts,
-        );
-        assert!(!loaded.diagnostics.has_errors(), "{}", loaded.diagnostics);
-        let p = plan(&loaded.config).unwrap();
-        assert!(
+        let p = load(
+            "vrrp_instance R {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  192.0.2.7/24 dev eth1 preferred_lft 0\n }\n virtual_routes {\n  198.51.100.0/24 via 192.0.2.1 or 192.0.2.2\n }\n virtual_rules {\n  from 192.0.2.7 table 100 realms 3\n }\n}\n",
+        )
+        .unwrap();
+        let has = |at: &str, what: &str| {
             p.unsupported
                 .iter()
-                .any(|u| u.starts_with("t.conf:5:") && u.contains("`dev`")),
-            "{:?}",
-            p.unsupported
+                .any(|u| u.starts_with(at) && u.contains(what))
+        };
+        assert!(has("t.conf:5:", "preferred_lft"), "{:?}", p.unsupported);
+        assert!(has("t.conf:8:", "`or`"), "{:?}", p.unsupported);
+        assert!(has("t.conf:11:", "realms"), "{:?}", p.unsupported);
+        // What is applied is not reported.
+        assert!(!p.unsupported.iter().any(|u| u.contains("`dev`")));
+    }
+
+    #[test]
+    fn vip_options_are_resolved() {
+        let s = specs(
+            "vrrp_instance O {\n interface eth0\n virtual_router_id 8\n virtual_ipaddress {\n  192.0.2.10/24 brd + scope link label eth0:web\n  192.0.2.11/24 brd - dev eth1\n  192.0.2.12/32 brd + dev eth0\n  192.0.2.13 peer 192.0.2.99/32 scope host\n  192.0.2.14/24 brd 192.0.2.127\n }\n}\n",
         );
+        let v = &s[0].vips;
+        assert_eq!(v[0].broadcast, Some(Ipv4Addr::new(192, 0, 2, 255)));
+        assert_eq!(v[0].scope, Some(253));
+        assert_eq!(v[0].label.as_deref(), Some("eth0:web"));
+        assert_eq!(v[0].dev, None);
+        assert_eq!(v[1].broadcast, Some(Ipv4Addr::new(192, 0, 2, 0)));
+        assert_eq!(v[1].dev.as_deref(), Some("eth1"));
+        // ip(8) sets no broadcast on a /31 or /32; `dev` naming the
+        // instance's interface is the instance's interface.
+        assert_eq!(v[2].broadcast, None);
+        assert_eq!(v[2].dev, None);
+        assert_eq!(v[3].peer, Some(("192.0.2.99".parse().unwrap(), 32)));
+        assert_eq!(v[3].scope, Some(254));
+        assert_eq!(v[4].broadcast, Some(Ipv4Addr::new(192, 0, 2, 127)));
+    }
+
+    #[test]
+    fn a_label_must_start_with_the_interface_name() {
+        let e = load(
+            "vrrp_instance L {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n  192.0.2.10/24 label web\n }\n}\n",
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("t.conf:5:"), "{text}");
         assert!(
-            p.unsupported.iter().any(|u| u.contains("virtual_routes")),
-            "{:?}",
-            p.unsupported
+            text.contains("must start with the interface name \"eth0\""),
+            "{text}"
         );
+        // With `dev`, the label follows that interface.
+        let e = load(
+            "vrrp_instance L {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n  192.0.2.10/24 dev eth1 label eth0:x\n }\n}\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("\"eth1\""), "{e}");
+        assert!(load(
+            "vrrp_instance L {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n  192.0.2.10/24 dev eth1 label eth1:x\n }\n}\n",
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn routes_and_rules_are_resolved() {
+        let s = specs(
+            "vrrp_instance R {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  192.0.2.7/24\n }\n virtual_routes {\n  198.51.100.0/24 via 192.0.2.1 dev eth0\n  blackhole 203.0.113.0/24\n  src 192.0.2.7 to 198.51.100.128/25 via 192.0.2.1 table 100 metric 5 protocol static\n }\n virtual_rules {\n  from 192.0.2.200 table 100 preference 1000\n  not to 2001:db8::/32 fwmark 0x10/0xff iif eth0 lookup main\n }\n}\n",
+        );
+        let r = &s[0].routes;
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].to_string(), "198.51.100.0/24 via 192.0.2.1 dev eth0");
+        assert_eq!(r[0].protocol, crate::net::route::RTPROT_KEEPALIVED);
+        assert_eq!(r[1].kind, rtn::BLACKHOLE);
+        assert_eq!(r[2].table, 100);
+        assert_eq!(r[2].metric, Some(5));
+        assert_eq!(r[2].protocol, 4);
+        assert_eq!(r[2].src, Some("192.0.2.7".parse().unwrap()));
+        let u = &s[0].rules;
+        assert_eq!(u[0].to_string(), "pref 1000 from 192.0.2.200/32 lookup 100");
+        assert_eq!(u[1].family, Family::V6);
+        assert!(u[1].invert);
+        assert_eq!(u[1].fwmark, Some(0x10));
+        assert_eq!(u[1].fwmask, Some(0xff));
+        assert_eq!(u[1].table, Some(254));
+    }
+
+    #[test]
+    fn a_reload_difference_names_only_what_changed() {
+        let old = specs(
+            "vrrp_instance D {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  192.0.2.7/24\n  192.0.2.8/24 label eth0:a\n }\n virtual_routes {\n  198.51.100.0/24 via 192.0.2.1\n  blackhole 203.0.113.0/24\n }\n virtual_rules {\n  from 192.0.2.200 table 100\n }\n}\n",
+        );
+        let new = specs(
+            "vrrp_instance D {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  192.0.2.7/24\n  192.0.2.8/24 label eth0:b\n }\n virtual_routes {\n  198.51.100.0/24 via 192.0.2.1\n }\n virtual_rules {\n  from 192.0.2.200 table 100\n }\n}\n",
+        );
+        let (o, n) = (old[0].virtuals(), new[0].virtuals());
+        assert!(o.minus(&o).is_empty());
+        let gone = o.minus(&n);
+        assert_eq!(gone.vips.len(), 1);
+        assert_eq!(gone.vips[0].label.as_deref(), Some("eth0:a"));
+        assert_eq!(gone.routes.len(), 1);
+        assert_eq!(gone.routes[0].kind, rtn::BLACKHOLE);
+        assert!(gone.rules.is_empty());
+        let added = n.minus(&o);
+        assert_eq!(added.vips.len(), 1);
+        assert!(added.routes.is_empty() && added.rules.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_table_name_is_refused_with_its_location() {
+        let e = load(
+            "vrrp_instance R {\n interface eth0\n virtual_router_id 7\n virtual_routes {\n  198.51.100.0/24 via 192.0.2.1 table no_such_table\n }\n}\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("t.conf:5:"), "{e}");
+        assert!(e.to_string().contains("no_such_table"), "{e}");
+    }
+
+    #[test]
+    fn lower_prio_garp_settings_default_to_the_master_ones() {
+        let s = specs(
+            "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n garp_master_repeat 3\n garp_master_delay 2\n virtual_ipaddress {\n  192.0.2.1\n }\n}\nvrrp_instance B {\n interface eth0\n virtual_router_id 2\n garp_lower_prio_repeat 0\n garp_lower_prio_delay 0\n virtual_ipaddress {\n  192.0.2.2\n }\n}\n",
+        );
+        assert_eq!(s[0].garp_lower_prio_repeat, 3);
+        assert_eq!(s[0].garp_lower_prio_delay, Some(Duration::from_secs(2)));
+        assert_eq!(s[1].garp_lower_prio_repeat, 0);
+        assert_eq!(s[1].garp_lower_prio_delay, None);
     }
 
     #[test]
