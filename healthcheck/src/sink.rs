@@ -10,7 +10,7 @@
 //! - [`ChannelSink`] forwards (some) events to a channel, for vrrpd's
 //!   trackers.
 //!
-//! IPVS comes later.
+//! [`crate::ipvs::IpvsSink`] programs the kernel's IPVS table.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -43,6 +43,8 @@ pub enum SinkError {
     Closed,
     #[error("script `{command}` failed: {status}")]
     ScriptFailed { command: String, status: String },
+    #[error(transparent)]
+    Ipvs(#[from] crate::ipvs::IpvsError),
 }
 
 /// Something that applies pool events. Events of one pool arrive in order;

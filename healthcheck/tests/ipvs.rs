@@ -6,6 +6,7 @@
 //!
 //! Netlink integers are host-order: the golden bytes are little-endian.
 #![cfg(target_endian = "little")]
+#![allow(clippy::unwrap_used)]
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -397,4 +398,523 @@ fn socket_resolves_the_controller_family() {
     assert_eq!(err.errno(), Some(22), "{err}");
     // The socket is still in step after errors.
     assert_eq!(s.resolve("nlctrl").unwrap(), 0x10);
+}
+
+// ---------------------------------------------------------------------
+// IpvsPlan: keepalived.conf -> services, pool events -> requests.
+// ---------------------------------------------------------------------
+
+use healthcheck::ipvs::IpvsPlan;
+use healthcheck::pool::{Pool, PoolEvent, ServerChange};
+
+fn load(text: &str) -> conf::Config {
+    let loaded = conf::load_keepalived_str("ipvs.conf", text, &conf::ParseOptions::default());
+    assert!(loaded.is_ok(), "{}", loaded.diagnostics);
+    loaded.config
+}
+
+fn v4(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// A destination as the plan should build it.
+fn dest(addr: &str, port: u16, method: ForwardMethod, weight: u32) -> Dest {
+    Dest {
+        addr: v4(addr),
+        port,
+        method,
+        weight,
+        u_thresh: 0,
+        l_thresh: 0,
+        tunnel: None,
+    }
+}
+
+/// Feed `events` to the plan, one request list per event.
+fn plan_all(plan: &mut IpvsPlan, events: &[PoolEvent]) -> Vec<Request> {
+    events.iter().flat_map(|e| plan.handle(e)).collect()
+}
+
+const NAT: &str = r#"
+virtual_server 192.0.2.10 80 {
+    lb_algo wlc
+    lb_kind NAT
+    protocol TCP
+    real_server 198.51.100.1 8080 {
+        weight 3
+        TCP_CHECK {
+        }
+    }
+    real_server 198.51.100.2 8080 {
+        weight 2
+        TCP_CHECK {
+            alpha
+        }
+    }
+}
+"#;
+
+#[test]
+fn start_creates_the_service_and_adds_live_servers_only() {
+    let config = load(NAT);
+    let mut plan = IpvsPlan::from_config(&config).unwrap();
+    assert_eq!(plan.services(0), [svc_tcp4_wlc()]);
+    let mut pool = Pool::from_config(0, &config.virtual_servers[0]);
+    let reqs = plan_all(&mut plan, &pool.start());
+    let rs1 = dest("198.51.100.1", 8080, ForwardMethod::Masq, 3);
+    assert_eq!(
+        reqs,
+        vec![
+            Request::NewService(svc_tcp4_wlc()),
+            // The alpha server starts down: not added.
+            Request::NewDest(svc_tcp4_wlc(), rs1.clone()),
+        ]
+    );
+    // Its first success adds it with its weight.
+    let rs2 = dest("198.51.100.2", 8080, ForwardMethod::Masq, 2);
+    let reqs = plan_all(&mut plan, &pool.handle_check(1, 0, true, None));
+    assert_eq!(reqs, vec![Request::NewDest(svc_tcp4_wlc(), rs2.clone())]);
+    // A failure removes it.
+    let reqs = plan_all(&mut plan, &pool.handle_check(0, 0, false, None));
+    assert_eq!(reqs, vec![Request::DelDest(svc_tcp4_wlc(), rs1)]);
+    assert_eq!(plan.installed(0), [rs2]);
+    // Hooks and events of unknown servers change nothing.
+    assert!(plan
+        .handle(&PoolEvent::Server {
+            vs: 5,
+            rs: 0,
+            change: ServerChange::Down
+        })
+        .is_empty());
+    assert!(plan
+        .handle(&PoolEvent::Server {
+            vs: 0,
+            rs: 9,
+            change: ServerChange::Down
+        })
+        .is_empty());
+}
+
+#[test]
+fn dynamic_weight_is_a_set_dest() {
+    let config = load(NAT);
+    let mut plan = IpvsPlan::from_config(&config).unwrap();
+    let mut pool = Pool::from_config(0, &config.virtual_servers[0]);
+    plan_all(&mut plan, &pool.start());
+    let reqs = plan_all(&mut plan, &pool.handle_check(0, 0, true, Some(9)));
+    assert_eq!(
+        reqs,
+        vec![Request::SetDest(
+            svc_tcp4_wlc(),
+            dest("198.51.100.1", 8080, ForwardMethod::Masq, 9)
+        )]
+    );
+    // The same weight again: nothing to do.
+    assert!(plan
+        .handle(&PoolEvent::Server {
+            vs: 0,
+            rs: 0,
+            change: ServerChange::Weight(9)
+        })
+        .is_empty());
+}
+
+#[test]
+fn inhibit_on_failure_keeps_the_server_at_weight_zero() {
+    let config = load(
+        r#"
+virtual_server 192.0.2.10 80 {
+    lb_kind DR
+    real_server 198.51.100.5 80 {
+        weight 4
+        inhibit_on_failure
+        TCP_CHECK {
+        }
+    }
+    real_server 198.51.100.6 80 {
+        inhibit_on_failure
+        TCP_CHECK {
+            alpha
+        }
+    }
+}
+"#,
+    );
+    let mut plan = IpvsPlan::from_config(&config).unwrap();
+    let mut pool = Pool::from_config(0, &config.virtual_servers[0]);
+    let svc = svc_tcp4_wlc();
+    let reqs = plan_all(&mut plan, &pool.start());
+    assert_eq!(
+        reqs,
+        vec![
+            Request::NewService(svc.clone()),
+            Request::NewDest(svc.clone(), dr(4).clone()),
+            // Inhibited and down from the start (alpha): in, at weight 0.
+            Request::NewDest(
+                svc.clone(),
+                dest("198.51.100.6", 80, ForwardMethod::DirectRoute, 0)
+            ),
+        ]
+    );
+    assert_eq!(
+        plan_all(&mut plan, &pool.handle_check(0, 0, false, None)),
+        vec![Request::SetDest(svc.clone(), dr(0))]
+    );
+    assert_eq!(
+        plan_all(&mut plan, &pool.handle_check(0, 0, true, None)),
+        vec![Request::SetDest(svc.clone(), dr(4))]
+    );
+    assert_eq!(
+        plan_all(&mut plan, &pool.handle_check(1, 0, true, None)),
+        vec![Request::SetDest(
+            svc,
+            dest("198.51.100.6", 80, ForwardMethod::DirectRoute, 1)
+        )]
+    );
+}
+
+const SORRY: &str = r#"
+virtual_server 192.0.2.10 80 {
+    quorum 2
+    sorry_server 203.0.113.9 8080
+    real_server 198.51.100.1 80 {
+        TCP_CHECK {
+        }
+    }
+    real_server 198.51.100.2 80 {
+        TCP_CHECK {
+        }
+    }
+}
+"#;
+
+#[test]
+fn sorry_server_replaces_the_pool_while_the_quorum_is_lost() {
+    let config = load(SORRY);
+    let mut plan = IpvsPlan::from_config(&config).unwrap();
+    let mut pool = Pool::from_config(0, &config.virtual_servers[0]);
+    let svc = svc_tcp4_wlc();
+    let rs1 = dest("198.51.100.1", 80, ForwardMethod::Masq, 1);
+    let rs2 = dest("198.51.100.2", 80, ForwardMethod::Masq, 1);
+    let sorry = dest("203.0.113.9", 8080, ForwardMethod::Masq, 1);
+    assert_eq!(
+        plan_all(&mut plan, &pool.start()),
+        vec![
+            Request::NewService(svc.clone()),
+            Request::NewDest(svc.clone(), rs1.clone()),
+            Request::NewDest(svc.clone(), rs2.clone()),
+        ]
+    );
+    // rs1 fails: weight 1 < quorum 2. keepalived adds the sorry server and
+    // withdraws the remaining alive server, so only the sorry server
+    // takes traffic. The sorry server goes in before rs2 goes out.
+    assert_eq!(
+        plan_all(&mut plan, &pool.handle_check(0, 0, false, None)),
+        vec![
+            Request::DelDest(svc.clone(), rs1.clone()),
+            Request::NewDest(svc.clone(), sorry.clone()),
+            Request::DelDest(svc.clone(), rs2.clone()),
+        ]
+    );
+    assert_eq!(plan.installed(0), std::slice::from_ref(&sorry));
+    // rs1 back: quorum regained; both real servers back in, then the
+    // sorry server out.
+    assert_eq!(
+        plan_all(&mut plan, &pool.handle_check(0, 0, true, None)),
+        vec![
+            Request::NewDest(svc.clone(), rs1.clone()),
+            Request::NewDest(svc.clone(), rs2.clone()),
+            Request::DelDest(svc.clone(), sorry),
+        ]
+    );
+    assert_eq!(plan.installed(0), [rs1, rs2]);
+}
+
+#[test]
+fn sorry_server_from_the_start_and_sorry_inhibit() {
+    // The only server is alpha: no quorum at start, the sorry server is in; it
+    // is inhibited, so it stays at weight 0 once the pool is back.
+    let config = load(
+        r#"
+virtual_server 192.0.2.10 80 {
+    sorry_server 203.0.113.9 8080
+    sorry_server_inhibit
+    sorry_server_lvs_method DR
+    real_server 198.51.100.1 80 {
+        TCP_CHECK {
+            alpha
+        }
+    }
+}
+"#,
+    );
+    let mut plan = IpvsPlan::from_config(&config).unwrap();
+    let mut pool = Pool::from_config(0, &config.virtual_servers[0]);
+    let svc = svc_tcp4_wlc();
+    let sorry = |w| dest("203.0.113.9", 8080, ForwardMethod::DirectRoute, w);
+    assert_eq!(
+        plan_all(&mut plan, &pool.start()),
+        vec![
+            Request::NewService(svc.clone()),
+            // Created at weight 0 with the service (inhibit), then
+            // enabled when the pool reports no quorum.
+            Request::NewDest(svc.clone(), sorry(0)),
+            Request::SetDest(svc.clone(), sorry(1)),
+        ]
+    );
+    assert_eq!(
+        plan_all(&mut plan, &pool.handle_check(0, 0, true, None)),
+        vec![
+            Request::NewDest(
+                svc.clone(),
+                dest("198.51.100.1", 80, ForwardMethod::Masq, 1)
+            ),
+            Request::SetDest(svc, sorry(0)),
+        ]
+    );
+}
+
+#[test]
+fn persistent_dr_service_with_granularity() {
+    let config = load(
+        r#"
+virtual_server 192.0.2.10 443 {
+    lvs_sched sh
+    lvs_method DR
+    sh-port
+    ops
+    persistence_timeout 600
+    persistence_granularity 255.255.255.0
+    persistence_engine sip
+    protocol UDP
+    real_server 198.51.100.5 {
+        uthreshold 100
+        lthreshold 10
+    }
+}
+"#,
+    );
+    let plan = IpvsPlan::from_config(&config).unwrap();
+    assert_eq!(
+        plan.services(0),
+        [Service {
+            key: ServiceKey::Addr {
+                protocol: Protocol::Udp,
+                addr: v4("192.0.2.10"),
+                port: 443,
+            },
+            scheduler: "sh".into(),
+            flags: svc_flags::PERSISTENT | svc_flags::ONEPACKET | svc_flags::SCHED2,
+            timeout: 600,
+            netmask: Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)),
+            pe_name: Some("sip".into()),
+        }]
+    );
+    let mut plan = plan;
+    let reqs = plan.start();
+    // No port on the real server: the virtual server's.
+    let mut d = dest("198.51.100.5", 443, ForwardMethod::DirectRoute, 1);
+    d.u_thresh = 100;
+    d.l_thresh = 10;
+    assert_eq!(reqs[0], Request::NewService(plan.services(0)[0].clone()));
+    // start() alone adds no destination: only the pool says who is up.
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        plan.handle(&PoolEvent::Server {
+            vs: 0,
+            rs: 0,
+            change: ServerChange::Up { weight: 1 }
+        }),
+        vec![Request::NewDest(plan.services(0)[0].clone(), d)]
+    );
+}
+
+#[test]
+fn ipv6_service_fwmark_service_and_tunnels() {
+    let config = load(
+        r#"
+virtual_server 2001:db8::10 53 {
+    lvs_sched rr
+    protocol UDP
+    persistence_timeout
+    persistence_granularity ffff:ffff:ffff:ffff::
+    real_server 2001:db8::1 53 {
+    }
+}
+virtual_server fwmark 7 {
+    ip_family inet6
+    lvs_sched lc
+    lvs_method TUN type gue port 6080 csum
+    real_server 2001:db8::2 {
+    }
+}
+"#,
+    );
+    let plan = IpvsPlan::from_config(&config).unwrap();
+    let v6 = &plan.services(0)[0];
+    assert_eq!(
+        v6.key,
+        ServiceKey::Addr {
+            protocol: Protocol::Udp,
+            addr: "2001:db8::10".parse().unwrap(),
+            port: 53
+        }
+    );
+    // keepalived's default persistence: 6 minutes.
+    assert_eq!((v6.flags, v6.timeout), (svc_flags::PERSISTENT, 360));
+    assert_eq!(v6.netmask, Netmask::V6(64));
+    let fwm = &plan.services(1)[0];
+    assert_eq!(
+        fwm.key,
+        ServiceKey::Fwmark {
+            family: msg::AF_INET6,
+            mark: 7
+        }
+    );
+    assert_eq!(fwm.netmask, Netmask::V6(128));
+    let mut plan = plan;
+    let reqs = plan.handle(&PoolEvent::Server {
+        vs: 1,
+        rs: 0,
+        change: ServerChange::Up { weight: 1 },
+    });
+    let Request::NewDest(_, d) = &reqs[1] else {
+        panic!("{reqs:?}")
+    };
+    assert_eq!(d.method, ForwardMethod::Tunnel);
+    assert_eq!(
+        d.tunnel,
+        Some(Tunnel {
+            kind: TunnelType::Gue,
+            port: Some(6080),
+            flags: Some(tun_flags::CSUM)
+        })
+    );
+    // And it encodes with the tunnel attributes.
+    let (_, _, back) = Request::decode(&reqs[1].encode(FAMILY, 1)).unwrap();
+    assert_eq!(back, reqs[1]);
+}
+
+#[test]
+fn group_is_one_service_per_address_and_fwmark() {
+    let config = load(
+        r#"
+virtual_server_group web {
+    192.0.2.10-12 80
+    fwmark 5
+}
+virtual_server group web {
+    lvs_sched rr
+    real_server 198.51.100.1 80 {
+    }
+}
+"#,
+    );
+    let mut plan = IpvsPlan::from_config(&config).unwrap();
+    let keys: Vec<String> = plan.services(0).iter().map(|s| s.key.to_string()).collect();
+    assert_eq!(
+        keys,
+        [
+            "TCP 192.0.2.10:80",
+            "TCP 192.0.2.11:80",
+            "TCP 192.0.2.12:80",
+            "FWM 5"
+        ]
+    );
+    let reqs = plan.handle(&PoolEvent::Server {
+        vs: 0,
+        rs: 0,
+        change: ServerChange::Up { weight: 1 },
+    });
+    // Four services, then the destination in each of them.
+    assert_eq!(reqs.len(), 8);
+    assert!(reqs[..4]
+        .iter()
+        .all(|r| matches!(r, Request::NewService(_))));
+    for (r, s) in reqs[4..].iter().zip(plan.services(0)) {
+        assert_eq!(
+            r,
+            &Request::NewDest(s.clone(), dest("198.51.100.1", 80, ForwardMethod::Masq, 1))
+        );
+    }
+}
+
+#[test]
+fn shutdown_removes_the_services_it_created() {
+    let config = load(&format!(
+        "{NAT}\nvirtual_server 192.0.2.20 80 {{\n real_server 198.51.100.3 80 {{\n }}\n}}\n"
+    ));
+    let mut plan = IpvsPlan::from_config(&config).unwrap();
+    let mut pool = Pool::from_config(0, &config.virtual_servers[0]);
+    plan_all(&mut plan, &pool.start());
+    // Only the first virtual server has had events: only its service
+    // was created, only it is removed.
+    assert_eq!(plan.shutdown(), vec![Request::DelService(svc_tcp4_wlc())]);
+    assert!(plan.shutdown().is_empty());
+    assert!(plan.installed(0).is_empty());
+}
+
+#[test]
+fn configurations_ipvs_cannot_express() {
+    let mut config = load(NAT);
+    config.virtual_servers[0].persistence_granularity = Some("ffff:ff00::".parse().unwrap());
+    let e = IpvsPlan::from_config(&config).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("not of the service's address family"),
+        "{e}"
+    );
+    let mut config = load(NAT);
+    config.virtual_servers[0].ip = None;
+    config.virtual_servers[0].group = Some("nope".into());
+    let e = IpvsPlan::from_config(&config).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "virtual_server group nope: no virtual_server_group `nope`"
+    );
+}
+
+#[test]
+fn errno_handling() {
+    use healthcheck::ipvs::sink::fallback;
+    use healthcheck::ipvs::socket::already_done;
+    let (s, d) = (svc_tcp4_wlc(), dr(1));
+    // STYLE item 10: exists on add, not there on delete.
+    assert!(already_done(&Request::NewService(s.clone()), 17));
+    assert!(already_done(&Request::NewDest(s.clone(), d.clone()), 17));
+    assert!(already_done(&Request::DelService(s.clone()), 3)); // ESRCH
+    assert!(already_done(&Request::DelDest(s.clone(), d.clone()), 2)); // ENOENT
+    assert!(!already_done(&Request::SetDest(s.clone(), d.clone()), 2));
+    assert!(!already_done(&Request::NewDest(s.clone(), d.clone()), 22));
+    // Repairs when the table was changed behind our back.
+    assert_eq!(
+        fallback(&Request::SetDest(s.clone(), d.clone()), 2),
+        Some(vec![Request::NewDest(s.clone(), d.clone())])
+    );
+    assert_eq!(
+        fallback(&Request::SetDest(s.clone(), d.clone()), 3),
+        Some(vec![
+            Request::NewService(s.clone()),
+            Request::NewDest(s.clone(), d.clone())
+        ])
+    );
+    assert_eq!(fallback(&Request::DelDest(s.clone(), d.clone()), 1), None);
+    assert_eq!(fallback(&Request::NewService(s), 22), None);
+}
+
+/// What the lead wires into vrrpd: on this kernel the sink cannot be
+/// built, with the same clear error as the probe; the plan alone can.
+#[test]
+fn sink_from_config_reports_not_available_here() {
+    if std::path::Path::new("/proc/net/ip_vs").exists() {
+        eprintln!("this kernel has IPVS: nothing to check here");
+        return;
+    }
+    let config = load(NAT);
+    let err = healthcheck::ipvs::IpvsSink::from_config(&config)
+        .err()
+        .expect("no IPVS on this kernel");
+    assert!(matches!(err, healthcheck::ipvs::IpvsError::NotAvailable));
+    let sink_err = healthcheck::sink::SinkError::from(err);
+    assert!(sink_err.to_string().starts_with("IPVS not available"));
 }

@@ -7,6 +7,8 @@
 //!   replies ([`Reply`]: ack, errno, GET_INFO, the controller's family).
 //! - [`socket`]: the blocking `NETLINK_GENERIC` socket: family
 //!   resolution, one request at a time with its ack; [`probe`].
+//! - [`sink`]: [`IpvsPlan`], the sans-IO mapping of pool events to
+//!   requests, and [`IpvsSink`], the [`crate::sink::Sink`] that runs them.
 //!
 //! # Crates, and why
 //!
@@ -27,6 +29,7 @@
 //! asked for is [`crate::sink::Sink`].
 
 pub mod msg;
+pub mod sink;
 pub mod socket;
 
 use std::time::Duration;
@@ -34,6 +37,7 @@ use std::time::Duration;
 pub use msg::{
     Dest, ForwardMethod, IpvsInfo, Netmask, Protocol, Reply, Request, Service, ServiceKey,
 };
+pub use sink::{IpvsPlan, IpvsSink};
 pub use socket::{IpvsSocket, Outcome};
 
 #[derive(Debug, thiserror::Error)]
