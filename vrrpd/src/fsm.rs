@@ -194,6 +194,9 @@ pub enum Reason {
     Fault,
     /// The fault cleared.
     FaultCleared,
+    /// The instance's sync group moved it (keepalived `vrrp_sync_master` /
+    /// `vrrp_sync_backup`).
+    SyncGroup,
 }
 
 impl fmt::Display for Reason {
@@ -215,6 +218,7 @@ impl fmt::Display for Reason {
             Reason::Shutdown => write!(f, "shutdown"),
             Reason::Fault => write!(f, "fault"),
             Reason::FaultCleared => write!(f, "fault cleared"),
+            Reason::SyncGroup => write!(f, "sync group"),
         }
     }
 }
@@ -246,6 +250,10 @@ pub enum Action {
     },
     /// Shutdown finished: the runtime may drop the instance.
     Stopped,
+    /// A sync group member's Master_Down_Timer fired: it stays BACKUP until
+    /// the runtime calls [`Instance::sync_master`] (every member is ready)
+    /// or an advert arrives. See [`Instance::set_sync_gated`].
+    WantMaster,
 }
 
 /// Counters of one instance.
@@ -382,6 +390,11 @@ pub struct Instance {
     /// When a master last re-announced its VIPs because another master
     /// was heard (split brain healing), to bound the GARP rate.
     last_reannounce: Option<Instant>,
+    /// Member of a sync group: the down timer asks ([`Action::WantMaster`])
+    /// instead of taking MASTER on its own.
+    sync_gated: bool,
+    /// The down timer fired while gated and no master has been heard since.
+    wants_master: bool,
 }
 
 impl Instance {
@@ -432,6 +445,8 @@ impl Instance {
             started: false,
             stopped: false,
             last_reannounce: None,
+            sync_gated: false,
+            wants_master: false,
         }
     }
 
@@ -486,6 +501,14 @@ impl Instance {
             self.timers.stop(timer);
             match timer {
                 Timer::Advert => self.advert_timer(now),
+                Timer::MasterDown if self.sync_gated => {
+                    // keepalived `vrrp_sync_can_goto_master`: a sync group
+                    // member becomes master only with its partners, so ask.
+                    tracing::info!(instance = %self.cfg.name, vrid = self.cfg.vrid,
+                        "master down timer fired: waiting for the sync group");
+                    self.wants_master = true;
+                    self.push(Action::WantMaster);
+                }
                 Timer::MasterDown => {
                     // RFC 5798 §6.4.2: the Master_Down_Timer fires.
                     let reason = self.next_master_reason;
@@ -651,6 +674,40 @@ impl Instance {
         }
     }
 
+    /// Make this instance a sync group member (`true`) or a lone one.
+    /// A member whose down timer fires emits [`Action::WantMaster`] and
+    /// waits, instead of taking MASTER alone; ungating a waiting member
+    /// lets it take MASTER at once.
+    pub fn set_sync_gated(&mut self, now: Instant, gated: bool) {
+        self.sync_gated = gated;
+        if !gated && self.wants_master && self.state == State::Backup {
+            let reason = self.next_master_reason;
+            self.change_state(now, State::Master, reason);
+        }
+    }
+
+    /// The down timer fired while gated and no master was heard since.
+    pub fn wants_master(&self) -> bool {
+        self.wants_master
+    }
+
+    /// The sync group moves this member to MASTER with its partners
+    /// (keepalived `vrrp_sync_master`). Only a running BACKUP moves.
+    pub fn sync_master(&mut self, now: Instant) {
+        if !self.stopped && self.state == State::Backup {
+            self.change_state(now, State::Master, Reason::SyncGroup);
+        }
+    }
+
+    /// A partner lost mastership to a better router: this member steps
+    /// down too (keepalived `vrrp_sync_backup`). It sends no priority 0:
+    /// the peer's group takes all members over together.
+    pub fn sync_backup(&mut self, now: Instant) {
+        if !self.stopped && self.state == State::Master && self.release == Release::No {
+            self.change_state(now, State::Backup, Reason::SyncGroup);
+        }
+    }
+
     // ----- outputs -----
 
     /// The next action to perform, in the documented order.
@@ -731,6 +788,7 @@ impl Instance {
             // "If the Priority in the ADVERTISEMENT is zero, then: Set the
             // Master_Down_Timer to Skew_Time."
             tracing::debug!(instance = %self.cfg.name, src = %adv.src, "backup received priority 0");
+            self.wants_master = false;
             self.timers
                 .set(Timer::MasterDown, now + self.span(Span::Skew));
             self.next_master_reason = Reason::PriorityZeroReceived;
@@ -745,6 +803,7 @@ impl Instance {
             if self.cfg.version == Version::V3 {
                 self.master_adver_int_cs = duration_to_cs(adv.max_adver_int);
             }
+            self.wants_master = false;
             self.timers
                 .set(Timer::MasterDown, now + self.span(Span::MasterDown));
             self.master_addr = Some(adv.src);
@@ -911,6 +970,7 @@ impl Instance {
             self.release = Release::No;
         }
         self.timers.stop_all();
+        self.wants_master = false;
         self.state = to;
         // Entry actions.
         match to {

@@ -184,6 +184,9 @@ pub struct Runtime {
     dont_release: bool,
     notifier: Notifier,
     sync_groups: Vec<SyncGroup>,
+    /// Sync group moves decided while draining one instance, applied to
+    /// the others once that instance's actions are done (in order).
+    sync_queue: std::collections::VecDeque<(String, SyncAction)>,
     /// What the watcher tasks must observe; taken when they start.
     watch: Option<WatchSpec>,
     watchers: Watchers,
@@ -215,6 +218,7 @@ impl Runtime {
             dont_release,
             notifier: Notifier::spawn(plan.notifier),
             sync_groups: plan.sync_groups,
+            sync_queue: Default::default(),
             watch: Some(plan.watch),
             watchers: Watchers::default(),
             track_tx,
@@ -225,6 +229,7 @@ impl Runtime {
         for (spec, trackers) in plan.specs.into_iter().zip(plan.trackers) {
             rt.add_instance(spec, trackers).await?;
         }
+        rt.refresh_sync_groups(Instant::now());
         Ok(rt)
     }
 
@@ -301,7 +306,16 @@ impl Runtime {
     }
 
     async fn apply_sync_actions(&mut self, now: Instant, actions: Vec<(String, SyncAction)>) {
-        for (member, action) in actions {
+        self.sync_queue.extend(actions);
+        self.run_sync_queue(now).await;
+    }
+
+    /// Apply the queued sync group moves; each may queue more (a member
+    /// that becomes MASTER pulls its partners along), so loop until none
+    /// is left. Every move is a no-op when the member is already there,
+    /// which bounds the loop by the number of members.
+    async fn run_sync_queue(&mut self, now: Instant) {
+        while let Some((member, action)) = self.sync_queue.pop_front() {
             let Some(j) = self
                 .slots
                 .iter()
@@ -315,17 +329,70 @@ impl Runtime {
                     self.slots[j].group_fault = group_fault;
                     let fault = group_fault || self.slots[j].trackers.fault();
                     self.slots[j].fsm.set_fault(now, fault);
-                    self.drain(j).await;
                 }
-                // Moving a member to MASTER or BACKUP with its partners
-                // needs an fsm input that does not exist yet; members still
-                // follow the protocol on their own.
-                SyncAction::Master | SyncAction::Backup => {
-                    debug!(member = %member, ?action, "sync group action not applied");
+                SyncAction::Master => self.slots[j].fsm.sync_master(now),
+                SyncAction::Backup => self.slots[j].fsm.sync_backup(now),
+            }
+            self.drain_one(j).await;
+        }
+        self.notify_group_changes();
+    }
+
+    /// A gated member's down timer fired: it becomes MASTER if its group
+    /// lets it (keepalived `vrrp_sync_can_goto_master`); its partners
+    /// follow through the group's `on_member_state`.
+    fn on_want_master(&mut self, i: usize) {
+        let name = self.slots[i].spec.name.clone();
+        let Some(g) = self.sync_groups.iter().find(|g| g.contains(&name)) else {
+            self.sync_queue.push_back((name, SyncAction::Master));
+            return;
+        };
+        let slots = &self.slots;
+        let ready = g.can_goto_master(&name, |other| {
+            slots.iter().any(|s| {
+                s.spec.name == other
+                    && !s.stopped
+                    && (s.fsm.state() == State::Master || s.fsm.wants_master())
+            })
+        });
+        if ready {
+            info!(instance = %name, group = %g.name(), "sync group ready: taking MASTER");
+            self.sync_queue.push_back((name, SyncAction::Master));
+        } else {
+            info!(instance = %name, group = %g.name(),
+                "no master heard, but the sync group partners still have one: staying BACKUP");
+        }
+    }
+
+    /// After start-up or a reload: gate exactly the instances that are in
+    /// a sync group of two or more running members, and tell the groups
+    /// their members' current states (no notification: nothing changed).
+    fn refresh_sync_groups(&mut self, now: Instant) {
+        for g in &mut self.sync_groups {
+            for s in self.slots.iter().filter(|s| !s.stopped) {
+                if g.contains(&s.spec.name) {
+                    g.seed_member(
+                        &s.spec.name,
+                        s.fsm.state(),
+                        s.trackers.fault(),
+                        s.group_fault,
+                    );
                 }
             }
         }
-        self.notify_group_changes();
+        for i in 0..self.slots.len() {
+            let name = &self.slots[i].spec.name;
+            let gated = self.sync_groups.iter().any(|g| {
+                g.contains(name)
+                    && self
+                        .slots
+                        .iter()
+                        .filter(|s| !s.stopped && g.contains(&s.spec.name))
+                        .count()
+                        > 1
+            });
+            self.slots[i].fsm.set_sync_gated(now, gated);
+        }
     }
 
     fn notify_group_changes(&mut self) {
@@ -757,6 +824,7 @@ impl Runtime {
         self.watchers = Watchers::default();
         self.watch = Some(watch);
         self.start_watching().await;
+        self.refresh_sync_groups(Instant::now());
         for i in fresh {
             self.slots[i].fsm.handle_startup(Instant::now());
             self.drain(i).await;
@@ -1121,8 +1189,17 @@ impl Runtime {
         self.slots[i].fsm.handle_advert(now, &received);
         self.drain(i).await;
     }
-    /// Perform the instance's actions in the order it emitted them.
+    /// Perform the instance's actions in the order it emitted them, then
+    /// the sync group moves they caused.
     async fn drain(&mut self, i: usize) {
+        self.drain_one(i).await;
+        if !self.sync_queue.is_empty() {
+            self.run_sync_queue(Instant::now()).await;
+        }
+    }
+
+    /// [`Runtime::drain`] without the sync group moves (they are queued).
+    async fn drain_one(&mut self, i: usize) {
         while let Some(action) = self.slots[i].fsm.poll_action() {
             match action {
                 Action::SendAdvert { priority } => self.send_advert(i, priority).await,
@@ -1165,10 +1242,7 @@ impl Runtime {
                     let name = self.slots[i].spec.name.clone();
                     for g in &mut self.sync_groups {
                         if g.contains(&name) {
-                            // Only fault spreading is applied (see
-                            // apply_sync_actions); the group state still
-                            // follows its members for notifications.
-                            let _ = g.on_member_state(&name, to);
+                            self.sync_queue.extend(g.on_member_state(&name, to));
                         }
                     }
                     self.notify_group_changes();
@@ -1176,6 +1250,7 @@ impl Runtime {
                         daemon::notify::status(&format!("{} is MASTER", self.slots[i].spec.name));
                     }
                 }
+                Action::WantMaster => self.on_want_master(i),
                 Action::Stopped => {
                     self.slots[i].stopped = true;
                     let ev = NotifyEvent::instance(

@@ -461,9 +461,6 @@ fn unsupported(config: &Config) -> Vec<String> {
             out.push(format!("{w}vrrp_instance {name}: lower_prio_no_advert / higher_prio_send_advert are not supported yet"));
         }
     }
-    if config.sync_groups.iter().any(|g| g.group.len() > 1) {
-        out.push("vrrp_sync_group: FAULT spreads to all members and group notifications run, but members do not yet move to MASTER / BACKUP together".into());
-    }
     out
 }
 

@@ -396,6 +396,21 @@ impl Trackers {
         let mut scripts: Vec<_> = inst.track_script.iter().collect();
         let mut files: Vec<_> = inst.track_file.iter().collect();
         let mut procs: Vec<_> = inst.track_process.iter().collect();
+        // keepalived: trackers of a sync group member only put it in FAULT
+        // (weight 0), because members with different effective priorities
+        // could not move together; `sync_group_tracking_weight` keeps the
+        // weights.
+        let zero_weights =
+            group.is_some_and(|g| g.group.len() > 1 && !g.sync_group_tracking_weight);
+        let weight = |w: i32, kind: &str, name: &str| -> i32 {
+            if zero_weights && w != 0 {
+                tracing::warn!(instance = %inst.name,
+                    "{kind} {name}: weight {w} ignored (weight 0: FAULT on failure) because the instance is in a sync group; set sync_group_tracking_weight to keep it");
+                0
+            } else {
+                w
+            }
+        };
         if let Some(g) = group {
             ifs.extend(g.track_interface.iter());
             scripts.extend(g.track_script.iter());
@@ -403,7 +418,11 @@ impl Trackers {
             procs.extend(g.track_process.iter());
         }
         for i in ifs {
-            t.add_interface(&i.name, i.weight, i.reverse);
+            t.add_interface(
+                &i.name,
+                weight(i.weight, "track_interface", &i.name),
+                i.reverse,
+            );
         }
         for r in scripts {
             let s = cfg
@@ -414,7 +433,7 @@ impl Trackers {
                 })?;
             t.add_script(
                 &s.name,
-                r.weight.unwrap_or(s.weight),
+                weight(r.weight.unwrap_or(s.weight), "track_script", &s.name),
                 s.weight_reverse || r.reverse,
                 s.rise,
                 s.fall,
@@ -431,7 +450,11 @@ impl Trackers {
                     name: r.name.clone(),
                 })?;
             let w = r.weight.unwrap_or_else(|| f.weight.clamp(-254, 254) as i32);
-            t.add_file(&f.name, w, f.weight_reverse || r.reverse);
+            t.add_file(
+                &f.name,
+                weight(w, "track_file", &f.name),
+                f.weight_reverse || r.reverse,
+            );
         }
         for r in procs {
             let p = cfg
@@ -444,7 +467,7 @@ impl Trackers {
                 })?;
             t.add_process(
                 &p.name,
-                r.weight.unwrap_or(p.weight),
+                weight(r.weight.unwrap_or(p.weight), "track_process", &p.name),
                 p.weight_reverse || r.reverse,
                 p.quorum,
                 p.quorum_max,
@@ -1164,6 +1187,27 @@ impl SyncGroup {
             self.state = s;
             self.changed = Some(s);
         }
+    }
+
+    /// Record a member's current state without acting on it (the group
+    /// was rebuilt by a reload while its members kept running). The group
+    /// state follows: FAULT if a member is faulty, MASTER if one is
+    /// master, else BACKUP; no group notification is due.
+    pub fn seed_member(&mut self, member: &str, state: State, own_fault: bool, forced_fault: bool) {
+        let Some(m) = self.members.iter_mut().find(|m| m.name == member) else {
+            return;
+        };
+        m.state = state;
+        m.own_fault = own_fault;
+        m.forced_fault = forced_fault;
+        self.state = if self.members.iter().any(|m| m.own_fault) {
+            State::Fault
+        } else if self.members.iter().any(|m| m.state == State::Master) {
+            State::Master
+        } else {
+            State::Backup
+        };
+        self.changed = None;
     }
 
     /// keepalived `vrrp_sync_can_goto_master`: a member may become master

@@ -816,3 +816,61 @@ fn reconfigure_moves_a_backups_down_timer_with_its_priority() {
     // The skew shrinks to 56/256 s: the timer moves 390.625 ms earlier.
     assert_eq!(i.next_deadline(), Some(t0 + us(3_218_750)));
 }
+
+/// A sync group member's down timer asks the group instead of taking
+/// MASTER; an advert cancels the wish; `sync_master` then moves it.
+#[test]
+fn sync_gated_backup_waits_for_its_group() {
+    let c = cfg(100, Version::V3, ms(100));
+    let mut i = Instance::new(c);
+    let t0 = Instant::now();
+    i.set_sync_gated(t0, true);
+    i.handle_startup(t0);
+    drain(&mut i);
+    let down = i.next_deadline().unwrap();
+    let acts = run_until(&mut i, down + ms(1000));
+    assert_eq!(acts, vec![(down, Action::WantMaster)]);
+    assert_eq!(i.state(), State::Backup);
+    assert!(i.wants_master());
+    // A master speaks: the wish is gone and the down timer runs again.
+    let t1 = down + ms(1000);
+    i.handle_advert(t1, &advert(ip(20), 150, ms(100)));
+    assert!(!i.wants_master());
+    assert!(i.next_deadline().is_some());
+    // The group moves it.
+    i.sync_master(t1);
+    assert_eq!(
+        drain(&mut i),
+        became_master(State::Backup, Reason::SyncGroup, 100)
+    );
+    // A partner lost mastership: step down without priority 0.
+    let t2 = t1 + ms(50);
+    i.sync_backup(t2);
+    assert_eq!(
+        drain(&mut i),
+        vec![
+            Action::RemoveVips,
+            Action::StateChanged {
+                from: State::Master,
+                to: State::Backup,
+                reason: Reason::SyncGroup
+            }
+        ]
+    );
+}
+
+/// Ungating a member that is waiting lets it take MASTER at once (its
+/// group went away in a reload).
+#[test]
+fn ungating_a_waiting_member_makes_it_master() {
+    let mut i = Instance::new(cfg(100, Version::V3, ms(100)));
+    let t0 = Instant::now();
+    i.set_sync_gated(t0, true);
+    i.handle_startup(t0);
+    drain(&mut i);
+    let down = i.next_deadline().unwrap();
+    run_until(&mut i, down);
+    assert!(i.wants_master());
+    i.set_sync_gated(down + ms(5), false);
+    assert_eq!(i.state(), State::Master);
+}

@@ -301,6 +301,9 @@ impl Sim {
                     );
                     self.nodes[i].alive = false;
                 }
+                Action::WantMaster => {
+                    panic!("seed {}: node {i} is in no sync group", self.seed)
+                }
             }
         }
     }

@@ -263,6 +263,7 @@ vrrp_sync_group G {
     track_interface {
         eth9
     }
+    sync_group_tracking_weight
 }
 vrrp_instance VI_1 {
     interface eth0
@@ -331,6 +332,30 @@ fn built_from_keepalived_conf() {
     let t2 = Trackers::from_config(cfg, vi2).unwrap();
     assert_eq!(t2.tracked(Kind::Interface).collect::<Vec<_>>(), ["eth9"]);
     assert_eq!(t2.effective_priority(), 100);
+}
+
+/// keepalived: without `sync_group_tracking_weight`, a sync group
+/// member's tracker weights are ignored; every failure is a FAULT.
+#[test]
+fn sync_group_members_track_with_weight_zero() {
+    let text = CONF.replace("    sync_group_tracking_weight\n", "");
+    let loaded = conf::load_keepalived_str("t.conf", &text, &conf::ParseOptions::default());
+    assert!(loaded.is_ok(), "{:?}", loaded.diagnostics);
+    let cfg = &loaded.config;
+    let mut t = Trackers::from_config(cfg, cfg.vrrp_instance("VI_1").unwrap()).unwrap();
+    // Weight 0 scripts hold the instance in FAULT until their first result.
+    assert!(t.fault());
+    t.script_result("chk_a", Success);
+    t.script_result("chk_a", Success);
+    t.script_result("chk_b", Success);
+    // The process tracker without quorum is a fault, not -40.
+    assert_eq!(t.fault_reasons(), ["track_process web lost quorum"]);
+    assert!(!t.process_count("web", 2).unwrap().fault);
+    // chk_b's +30 does not count.
+    assert_eq!(t.effective_priority(), 150);
+    // chk_a falls after 2 failures: FAULT instead of -20.
+    t.script_result("chk_a", Failure);
+    assert!(t.script_result("chk_a", Failure).unwrap().fault);
 }
 
 #[test]
