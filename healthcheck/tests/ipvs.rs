@@ -918,3 +918,70 @@ fn sink_from_config_reports_not_available_here() {
     let sink_err = healthcheck::sink::SinkError::from(err);
     assert!(sink_err.to_string().starts_with("IPVS not available"));
 }
+
+#[test]
+fn reload_with_the_same_configuration_changes_nothing() {
+    let config = load(SORRY);
+    let mut plan = IpvsPlan::from_config(&config).unwrap();
+    let mut pool = Pool::from_config(0, &config.virtual_servers[0]);
+    plan_all(&mut plan, &pool.start());
+    plan_all(&mut plan, &pool.handle_check(0, 0, false, None));
+    // The engine is rebuilt and the pools publish their state again.
+    let mut next = IpvsPlan::from_config_with(&config, &plan).unwrap();
+    let mut pool = Pool::from_config(0, &config.virtual_servers[0]);
+    pool.handle_check(0, 0, false, None);
+    assert_eq!(plan_all(&mut next, &pool.start()), vec![]);
+    assert_eq!(next.installed(0), plan.installed(0));
+}
+
+#[test]
+fn reload_updates_services_drops_removed_servers_and_services() {
+    let before = load(&format!(
+        "{NAT}\nvirtual_server 192.0.2.20 80 {{\n real_server 198.51.100.3 80 {{\n }}\n}}\n"
+    ));
+    let mut plan = IpvsPlan::from_config(&before).unwrap();
+    let mut pools: Vec<Pool> = before
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Pool::from_config(i, v))
+        .collect();
+    for p in &mut pools {
+        plan_all(&mut plan, &p.start());
+    }
+    plan_all(&mut plan, &pools[0].handle_check(1, 0, true, None));
+    let old_second = plan.services(1)[0].clone();
+    // Now: the first virtual server with rr and without its second real
+    // server; the second virtual server gone.
+    let after = load(
+        r#"
+virtual_server 192.0.2.10 80 {
+    lb_algo rr
+    real_server 198.51.100.1 8080 {
+        weight 3
+        TCP_CHECK {
+        }
+    }
+}
+"#,
+    );
+    let mut next = IpvsPlan::from_config_with(&after, &plan).unwrap();
+    let mut pool = Pool::from_config(0, &after.virtual_servers[0]);
+    let svc = Service {
+        scheduler: "rr".into(),
+        ..svc_tcp4_wlc()
+    };
+    assert_eq!(
+        plan_all(&mut next, &pool.start()),
+        vec![
+            Request::DelService(old_second),
+            Request::SetService(svc.clone()),
+            Request::DelDest(
+                svc.clone(),
+                dest("198.51.100.2", 8080, ForwardMethod::Masq, 2)
+            ),
+        ]
+    );
+    // And the new plan owns the service: shutdown removes it.
+    assert_eq!(next.shutdown(), vec![Request::DelService(svc)]);
+}

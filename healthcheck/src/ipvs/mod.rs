@@ -37,7 +37,7 @@ use std::time::Duration;
 pub use msg::{
     Dest, ForwardMethod, IpvsInfo, Netmask, Protocol, Reply, Request, Service, ServiceKey,
 };
-pub use sink::{IpvsPlan, IpvsSink};
+pub use sink::{IpvsHandle, IpvsPlan, IpvsSink};
 pub use socket::{IpvsSocket, Outcome};
 
 #[derive(Debug, thiserror::Error)]

@@ -24,7 +24,7 @@
 //!   when the quorum returns, before the sorry server is taken out (or
 //!   set to weight 0 with `inhibit`, the sorry server's own keyword);
 //! - on shutdown keepalived removes the services it created:
-//!   [`IpvsPlan::shutdown`] gives those requests, [`IpvsSink::shutdown`]
+//!   [`IpvsPlan::shutdown`] gives those requests, [`IpvsHandle::shutdown`]
 //!   runs them.
 //!
 //! A `virtual_server group NAME` is one IPVS service per address (ranges
@@ -74,6 +74,9 @@ struct VsTable {
     sorry: Option<Sorry>,
     sorry_active: bool,
     created: bool,
+    /// Adopted from the previous configuration with the same keys but
+    /// other attributes (scheduler, persistence): SET_SERVICE first.
+    update_services: bool,
     /// What the kernel was told the destinations are, in the order they
     /// were added.
     installed: Vec<Dest>,
@@ -175,6 +178,8 @@ enum DestOp {
 #[derive(Debug, Clone)]
 pub struct IpvsPlan {
     vss: Vec<VsTable>,
+    /// Requests to send before anything else (services a reload dropped).
+    pending: Vec<Request>,
 }
 
 impl IpvsPlan {
@@ -186,7 +191,62 @@ impl IpvsPlan {
             .iter()
             .map(|vs| vs_table(config, vs))
             .collect::<Result<_, _>>()?;
-        Ok(IpvsPlan { vss })
+        Ok(IpvsPlan {
+            vss,
+            pending: Vec::new(),
+        })
+    }
+
+    /// [`IpvsPlan::from_config`] for a reload, keepalived-style: a
+    /// virtual server whose IPVS services have the same keys as one of
+    /// `previous` takes over what `previous` installed (so unchanged
+    /// servers are not touched, removed real servers are deleted, changed
+    /// service attributes are a SET_SERVICE), and the services `previous`
+    /// created that no virtual server has any more are deleted. All of
+    /// this goes out with the first event (the pools publish their state
+    /// at start, so at once) or [`IpvsPlan::start`].
+    pub fn from_config_with(config: &Config, previous: &IpvsPlan) -> Result<IpvsPlan, IpvsError> {
+        let mut plan = Self::from_config(config)?;
+        let keys = |v: &VsTable| v.services.iter().map(|s| s.key).collect::<Vec<_>>();
+        let mut taken = vec![false; previous.vss.len()];
+        for v in &mut plan.vss {
+            let found = previous
+                .vss
+                .iter()
+                .enumerate()
+                .find(|(i, old)| !taken[*i] && old.created && keys(old) == keys(v));
+            if let Some((i, old)) = found {
+                taken[i] = true;
+                v.created = true;
+                v.update_services = old.services != v.services;
+                v.installed = old.installed.clone();
+                // Start from what the old plan knew of each server (by
+                // address and port), so that replaying the pools' state
+                // one event at a time does not take out and put back the
+                // servers not replayed yet.
+                v.sorry_active = old.sorry_active;
+                for r in &mut v.reals {
+                    if let Some(o) = old.reals.iter().find(|o| o.dest.key() == r.dest.key()) {
+                        r.published = o.published;
+                        r.alive = o.alive;
+                    }
+                }
+            }
+        }
+        let kept: Vec<ServiceKey> = plan.vss.iter().flat_map(keys).collect();
+        plan.pending = previous.pending.clone();
+        for (i, old) in previous.vss.iter().enumerate() {
+            if taken[i] || !old.created {
+                continue;
+            }
+            for s in &old.services {
+                // A key still used by another virtual server is left to it.
+                if !kept.contains(&s.key) {
+                    plan.pending.push(Request::DelService(s.clone()));
+                }
+            }
+        }
+        Ok(plan)
     }
 
     /// The IPVS services of virtual server `vs`.
@@ -202,7 +262,7 @@ impl IpvsPlan {
     /// Create the services of every virtual server not created yet (the
     /// sink does it with each virtual server's first event anyway).
     pub fn start(&mut self) -> Vec<Request> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.pending);
         for v in &mut self.vss {
             out.extend(create(v));
             out.extend(v.sync());
@@ -220,13 +280,14 @@ impl IpvsPlan {
             | PoolEvent::QuorumDown { vs } => *vs,
             PoolEvent::RunScript { .. } => return Vec::new(),
         };
+        let mut out = std::mem::take(&mut self.pending);
         let Some(v) = self.vss.get_mut(vs) else {
-            return Vec::new();
+            return out;
         };
         match event {
             PoolEvent::Server { rs, change, .. } => {
                 let Some(r) = v.reals.get_mut(*rs) else {
-                    return Vec::new();
+                    return out;
                 };
                 match *change {
                     ServerChange::Up { weight } => {
@@ -256,7 +317,7 @@ impl IpvsPlan {
             PoolEvent::SorryServer { active, .. } => v.sorry_active = *active,
             PoolEvent::RunScript { .. } => {}
         }
-        let mut out = create(v);
+        out.extend(create(v));
         out.extend(v.sync());
         out
     }
@@ -265,7 +326,7 @@ impl IpvsPlan {
     /// destinations), as keepalived does when it stops. The plan then
     /// starts over: the next event creates the services again.
     pub fn shutdown(&mut self) -> Vec<Request> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.pending);
         for v in &mut self.vss {
             if v.created {
                 out.extend(v.services.iter().cloned().map(Request::DelService));
@@ -278,6 +339,15 @@ impl IpvsPlan {
 }
 
 fn create(v: &mut VsTable) -> Vec<Request> {
+    if v.update_services {
+        v.update_services = false;
+        return v
+            .services
+            .iter()
+            .cloned()
+            .map(Request::SetService)
+            .collect();
+    }
     if v.created {
         return Vec::new();
     }
@@ -391,6 +461,7 @@ fn vs_table(config: &Config, vs: &VirtualServer) -> Result<VsTable, IpvsError> {
         sorry,
         sorry_active: false,
         created: false,
+        update_services: false,
         installed: Vec::new(),
     })
 }
@@ -554,8 +625,38 @@ fn netmask(vs: &VirtualServer, family: u16) -> Result<Netmask, IpvsError> {
 
 /// Applies pool events to the kernel's IPVS table.
 pub struct IpvsSink {
-    plan: IpvsPlan,
+    handle: IpvsHandle,
+}
+
+/// A handle on a sink's plan and socket that outlives the sink (which
+/// `sink::dispatch` owns and drops): to remove our services when the
+/// daemon stops, and to carry the table's state over a reload.
+#[derive(Clone)]
+pub struct IpvsHandle {
+    plan: Arc<Mutex<IpvsPlan>>,
     socket: Arc<Mutex<IpvsSocket>>,
+}
+
+impl IpvsHandle {
+    /// A copy of the plan as it is now.
+    pub fn plan(&self) -> IpvsPlan {
+        lock(&self.plan).clone()
+    }
+
+    /// Remove the services the sink created ([`IpvsPlan::shutdown`]), as
+    /// keepalived does when it stops. Call it once the events are
+    /// drained (after `sink::dispatch` returned).
+    pub async fn shutdown(&self) -> Result<(), IpvsError> {
+        let reqs = lock(&self.plan).shutdown();
+        execute(self.socket.clone(), reqs).await
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere while it was held; the
+/// plan and the socket stay usable (at worst one event's requests were
+/// not all sent), so carry on with them.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl IpvsSink {
@@ -566,21 +667,30 @@ impl IpvsSink {
         Ok(IpvsSink::new(plan, IpvsSocket::open()?))
     }
 
+    /// For a reload: the plan of the new `config` taking over the table
+    /// `previous` programmed ([`IpvsPlan::from_config_with`]), on the same
+    /// socket.
+    pub fn from_config_with(config: &Config, previous: &IpvsHandle) -> Result<IpvsSink, IpvsError> {
+        let plan = IpvsPlan::from_config_with(config, &lock(&previous.plan))?;
+        Ok(IpvsSink {
+            handle: IpvsHandle {
+                plan: Arc::new(Mutex::new(plan)),
+                socket: previous.socket.clone(),
+            },
+        })
+    }
+
     pub fn new(plan: IpvsPlan, socket: IpvsSocket) -> IpvsSink {
         IpvsSink {
-            plan,
-            socket: Arc::new(Mutex::new(socket)),
+            handle: IpvsHandle {
+                plan: Arc::new(Mutex::new(plan)),
+                socket: Arc::new(Mutex::new(socket)),
+            },
         }
     }
 
-    pub fn plan(&self) -> &IpvsPlan {
-        &self.plan
-    }
-
-    /// Remove the services this sink created ([`IpvsPlan::shutdown`]).
-    pub async fn shutdown(&mut self) -> Result<(), IpvsError> {
-        let reqs = self.plan.shutdown();
-        execute(self.socket.clone(), reqs).await
+    pub fn handle(&self) -> IpvsHandle {
+        self.handle.clone()
     }
 }
 
@@ -591,9 +701,7 @@ pub async fn execute(socket: Arc<Mutex<IpvsSocket>>, reqs: Vec<Request>) -> Resu
         return Ok(());
     }
     let job = tokio::task::spawn_blocking(move || {
-        // A panic while holding the lock cannot leave the socket in a
-        // state worse than a failed request: keep using it.
-        let mut sock = socket.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sock = lock(&socket);
         let mut first_err = None;
         for r in &reqs {
             if let Err(e) = execute_one(&mut sock, r) {
@@ -617,7 +725,15 @@ fn execute_one(sock: &mut IpvsSocket, r: &Request) -> Result<(), IpvsError> {
         }
         Ok(Outcome::AlreadyDone) => {
             tracing::debug!(request = %r, "ipvs: already so");
-            Ok(())
+            // An add that found the entry there (a restart or reload
+            // after a crash, another tool) makes sure its attributes are
+            // ours too, so the table converges.
+            let update = match r {
+                Request::NewService(s) => Request::SetService(s.clone()),
+                Request::NewDest(s, d) => Request::SetDest(s.clone(), d.clone()),
+                _ => return Ok(()),
+            };
+            sock.execute(&update).map(|_| ())
         }
         Err(e) => {
             let Some(retry) = e.errno().and_then(|errno| fallback(r, errno)) else {
@@ -639,8 +755,8 @@ impl Sink for IpvsSink {
 
     fn apply<'a>(&'a mut self, event: &'a PoolEvent) -> SinkFuture<'a> {
         Box::pin(async move {
-            let reqs = self.plan.handle(event);
-            execute(self.socket.clone(), reqs)
+            let reqs = lock(&self.handle.plan).handle(event);
+            execute(self.handle.socket.clone(), reqs)
                 .await
                 .map_err(SinkError::from)
         })
@@ -714,6 +830,7 @@ mod tests {
             }),
             sorry_active: false,
             created: true,
+            update_services: false,
             installed: Vec::new(),
         };
         assert_eq!(t.desired(), [d(0)]);
