@@ -723,6 +723,15 @@ pub struct WindowUsage {
     /// The largest of the sampled sums and of the sum of each process's
     /// own peak (`VmHWM`, which includes start-up and config loading).
     pub rss_peak_kib: u64,
+    /// At the end of the window: anonymous RSS (heap, stacks; `RssAnon`)
+    /// summed over the processes. The rest of RSS is file pages (the
+    /// binary's text, shared libraries).
+    pub anon_kib: u64,
+    /// At the end of the window: proportional set size (`Pss` of
+    /// `smaps_rollup`) summed over the processes, where a page shared by k
+    /// processes counts 1/k: keepalived's parent and child share their text,
+    /// which a plain RSS sum counts twice.
+    pub pss_kib: u64,
     pub processes: usize,
     pub samples: usize,
 }
@@ -756,6 +765,14 @@ pub fn measure_window(pids: &[i32], window: Duration, every: Duration) -> Result
         .sum::<Result<u64>>()?;
     let secs = start.elapsed().as_secs_f64();
     let hwm: u64 = pids.iter().map(|p| peak_rss_kib(*p)).sum::<Result<u64>>()?;
+    let anon: u64 = pids
+        .iter()
+        .map(|p| proc_kib(&format!("/proc/{p}/status"), "RssAnon:"))
+        .sum::<Result<u64>>()?;
+    let pss: u64 = pids
+        .iter()
+        .map(|p| proc_kib(&format!("/proc/{p}/smaps_rollup"), "Pss:"))
+        .sum::<Result<u64>>()?;
     let steady = samples.iter().sum::<u64>() / samples.len() as u64;
     let sampled_peak = samples.iter().copied().max().unwrap_or(0);
     Ok(WindowUsage {
@@ -763,6 +780,8 @@ pub fn measure_window(pids: &[i32], window: Duration, every: Duration) -> Result
             * 100.0,
         rss_steady_kib: steady,
         rss_peak_kib: hwm.max(sampled_peak),
+        anon_kib: anon,
+        pss_kib: pss,
         processes: pids.len(),
         samples: samples.len(),
     })
@@ -770,13 +789,18 @@ pub fn measure_window(pids: &[i32], window: Duration, every: Duration) -> Result
 
 /// Peak resident set size in KiB (`VmHWM` of `/proc/PID/status`).
 pub fn peak_rss_kib(pid: i32) -> Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("read {path}"), e))?;
+    proc_kib(&format!("/proc/{pid}/status"), "VmHWM:")
+}
+
+/// The number of the line starting with `key` in a `/proc` file of
+/// `key value kB` lines.
+fn proc_kib(path: &str, key: &str) -> Result<u64> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("read {path}"), e))?;
     text.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::parse(path, "no VmHWM line"))
+        .ok_or_else(|| Error::parse(path, format!("no {key} line")))
 }
 
 #[cfg(test)]

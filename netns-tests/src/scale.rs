@@ -55,7 +55,7 @@ pub struct ScaleParams {
 }
 
 impl ScaleParams {
-    /// 4 links × 250 VRIDs, 30 s window, 5 s settle.
+    /// 4 links × 250 VRIDs, 30 s window, 8 s settle.
     pub fn new(daemon: Daemon, advert_int: f64, version: Version) -> Self {
         ScaleParams {
             daemon,
@@ -64,7 +64,11 @@ impl ScaleParams {
             links: 4,
             vrids_per_link: 250,
             window: Duration::from_secs(30),
-            settle: Duration::from_secs(5),
+            // Past the delayed gratuitous ARP round that both daemons send
+            // 5 s after becoming master (keepalived's default
+            // `vrrp_garp_master_delay`): the window measures the steady
+            // state, not that one-off burst.
+            settle: Duration::from_secs(8),
             converge_timeout: Duration::from_secs(180),
             rss_every: Duration::from_secs(1),
             topology: TopologyOptions::default(),

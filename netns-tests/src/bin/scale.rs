@@ -30,8 +30,9 @@ struct Cli {
     /// Measurement window in seconds.
     #[arg(long, default_value_t = 30)]
     window_s: u64,
-    /// Wait after the backup started, before measuring, in seconds.
-    #[arg(long, default_value_t = 5)]
+    /// Wait after the backup started, before measuring, in seconds (past
+    /// the delayed GARP round 5 s after becoming master).
+    #[arg(long, default_value_t = 8)]
     settle_s: u64,
     /// Runs per daemon and interval (daemons interleaved).
     #[arg(long, default_value_t = 1)]
@@ -218,6 +219,42 @@ jitter: |interval - nominal| of consecutive adverts of each instance, µs, kerne
 mean err: mean signed interval - nominal, µs; missed: adverts lost in gaps plus silent instances; foreign: adverts not from the master's instances; \
 conv: start of n1 until it held every VIP)"
     );
+    println!();
+    println!(
+        "{:<10} {:>6} {:>2}  {:>8} {:>8} {:>8} {:>8}  {:>8} {:>8} {:>8} {:>8}  {:>9}",
+        "memory",
+        "advert",
+        "v",
+        "RSSm",
+        "anon m",
+        "file m",
+        "PSSm",
+        "RSSb",
+        "anon b",
+        "file b",
+        "PSSb",
+        "procs m/b"
+    );
+    for r in &results {
+        let (m, b) = (&r.master, &r.backup);
+        println!(
+            "{:<10} {:>5}s v{}  {:>8.1} {:>8.1} {:>8.1} {:>8.1}  {:>8.1} {:>8.1} {:>8.1} {:>8.1}  {}/{}",
+            r.daemon.name(),
+            r.advert_int,
+            r.version.number(),
+            mib(m.rss_steady_kib),
+            mib(m.anon_kib),
+            mib(m.rss_steady_kib.saturating_sub(m.anon_kib)),
+            mib(m.pss_kib),
+            mib(b.rss_steady_kib),
+            mib(b.anon_kib),
+            mib(b.rss_steady_kib.saturating_sub(b.anon_kib)),
+            mib(b.pss_kib),
+            m.processes,
+            b.processes
+        );
+    }
+    println!("(MiB; anon = RssAnon (heap, stacks), file = RSS - anon (binary text, libraries), PSS = shared pages divided among their users, at the end of the window)");
     println!();
     for &(adv, version) in &intervals {
         let of = |d: Daemon| -> Vec<&ScaleResult> {
