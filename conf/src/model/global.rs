@@ -65,6 +65,9 @@ pub struct GlobalDefs {
     /// `router_id`; keepalived uses the host name when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub router_id: Option<String>,
+    /// vrrpd extension: the default `lb_sink` of every virtual server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb_sink: Option<super::lvs::LbSink>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notification_email: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,6 +198,7 @@ impl Default for GlobalDefs {
     fn default() -> Self {
         GlobalDefs {
             router_id: None,
+            lb_sink: None,
             notification_email: Vec::new(),
             notification_email_from: None,
             smtp_server: None,

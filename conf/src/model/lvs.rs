@@ -8,6 +8,32 @@ use serde::{Deserialize, Serialize};
 
 use super::{duration, is_false, Origin, Script};
 
+/// vrrpd extension (`lb_sink`, in `global_defs` or a `virtual_server`):
+/// where the pool's changes go. keepalived always programs IPVS; vrrpd can
+/// also drive HAProxy or a script, or only check and notify. A virtual
+/// server without `lb_sink` takes the one of `global_defs`, else IPVS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LbSink {
+    /// `lb_sink ipvs`: the kernel's IPVS table, as keepalived.
+    Ipvs,
+    /// `lb_sink none`: checks, logs and notify scripts only.
+    None,
+    /// `lb_sink haproxy SOCKET BACKEND [drain]`: HAProxy's runtime API on
+    /// its admin stats socket (a path, or `ADDR:PORT`). Dead servers are
+    /// put in `maint`, or `drain` when asked. A real server is the HAProxy
+    /// server named by its `haproxy_server`, else the one of `BACKEND`
+    /// with the same address and port.
+    Haproxy {
+        socket: String,
+        backend: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        drain: bool,
+    },
+    /// `lb_sink script COMMAND`: run COMMAND with the change as arguments.
+    Script { command: Script },
+}
+
 /// One line of a `virtual_server_group`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged, deny_unknown_fields)]
@@ -210,6 +236,10 @@ pub struct VirtualServer {
     pub ha_suspend: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snmp_name: Option<String>,
+    /// vrrpd extension: where pool changes go (`None`: `global_defs`'s,
+    /// else IPVS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb_sink: Option<LbSink>,
     /// On start-up, consider every real server down until checked.
     #[serde(skip_serializing_if = "is_false")]
     pub alpha: bool,
@@ -256,6 +286,7 @@ impl Default for VirtualServer {
             persistence_engine: None,
             ha_suspend: false,
             snmp_name: None,
+            lb_sink: None,
             alpha: false,
             omega: false,
             quorum: 1,
@@ -333,6 +364,9 @@ pub struct RealServer {
     pub lthreshold: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snmp_name: Option<String>,
+    /// vrrpd extension: this server's name in HAProxy (`lb_sink haproxy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub haproxy_server: Option<String>,
     /// Checker defaults written on the real server.
     #[serde(skip_serializing_if = "is_default_checks")]
     pub check_defaults: CheckDefaults,
@@ -356,6 +390,7 @@ impl Default for RealServer {
             uthreshold: None,
             lthreshold: None,
             snmp_name: None,
+            haproxy_server: None,
             check_defaults: CheckDefaults::default(),
             checkers: Vec::new(),
             origin: Origin::default(),

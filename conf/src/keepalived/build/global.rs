@@ -128,6 +128,7 @@ impl Builder<'_> {
         }
         match kw {
             "router_id" | "lvs_id" => set_opt!(router_id, self.string(c)),
+            "lb_sink" => set_opt!(lb_sink, self.lb_sink(c)),
             "notification_email" => {
                 let Some(list) = self.block(c) else {
                     return false;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{count, mark, origin_of, Builder};
 use crate::keepalived::tree::{Arg, Node};
 use crate::model::{
-    CheckDefaults, CheckTarget, Checker, CheckerKind, DnsType, Family, LvsMethod, Protocol,
+    CheckDefaults, CheckTarget, Checker, CheckerKind, DnsType, Family, LbSink, LvsMethod, Protocol,
     RealServer, Scheduler, SorryServer, StatusRange, Tunnel, TunnelChecksum, TunnelType, Url,
     VirtualServer, VirtualServerGroup, VsgEntry,
 };
@@ -239,7 +239,13 @@ impl Builder<'_> {
             }
         }
 
-        if !vs.origin.has("lb_algo") && !vs.origin.has("lvs_sched") {
+        // The scheduler only matters to IPVS (global_defs usually comes
+        // first, so its lb_sink is known here).
+        let ipvs = matches!(
+            vs.lb_sink.as_ref().or(self.cfg.global_defs.lb_sink.as_ref()),
+            None | Some(LbSink::Ipvs)
+        );
+        if ipvs && !vs.origin.has("lb_algo") && !vs.origin.has("lvs_sched") {
             self.warn(
                 &n.loc,
                 kw,
@@ -439,6 +445,7 @@ impl Builder<'_> {
             },
             "ha_suspend" => self.flag(c).then(|| vs.ha_suspend = true).is_some(),
             "snmp_name" => self.string(c).map(|v| vs.snmp_name = Some(v)).is_some(),
+            "lb_sink" => self.lb_sink(c).map(|v| vs.lb_sink = Some(v)).is_some(),
             "omega" => self.flag(c).then(|| vs.omega = true).is_some(),
             "quorum" => self.int(c, 1u32, u32::MAX).map(|v| vs.quorum = v).is_some(),
             "hysteresis" => self
@@ -545,6 +552,96 @@ impl Builder<'_> {
         }
     }
 
+    /// `lb_sink ipvs | none | haproxy SOCKET BACKEND [drain] | script
+    /// COMMAND [USER [GROUP]]` (vrrpd extension; also in `global_defs`).
+    pub(crate) fn lb_sink(&mut self, c: &Node) -> Option<LbSink> {
+        let kw = "lb_sink";
+        if !self.nargs(c, 1, usize::MAX) {
+            return None;
+        }
+        let kind = c.args[0].text.as_str();
+        let rest = &c.args[1..];
+        let too_many = |b: &mut Self, max: usize, usage: &str| -> bool {
+            if rest.len() > max {
+                b.err(
+                    &rest[max].loc,
+                    kw,
+                    format!("unexpected argument: expected `lb_sink {usage}`"),
+                );
+                true
+            } else {
+                false
+            }
+        };
+        match kind {
+            "ipvs" | "none" => {
+                if too_many(self, 0, kind) {
+                    return None;
+                }
+                Some(if kind == "ipvs" {
+                    LbSink::Ipvs
+                } else {
+                    LbSink::None
+                })
+            }
+            "haproxy" => {
+                let usage = "haproxy SOCKET BACKEND [drain]";
+                if rest.len() < 2 {
+                    self.err(&c.loc, kw, format!("expected `lb_sink {usage}`"));
+                    return None;
+                }
+                if too_many(self, 3, usage) {
+                    return None;
+                }
+                let drain = match rest.get(2) {
+                    None => false,
+                    Some(a) if a.text.as_str() == "drain" => true,
+                    Some(a) => {
+                        self.err(
+                            &a.loc,
+                            kw,
+                            format!("expected `drain`, found `{}`", a.text.as_str()),
+                        );
+                        return None;
+                    }
+                };
+                Some(LbSink::Haproxy {
+                    socket: rest[0].text.as_str().to_owned(),
+                    backend: rest[1].text.as_str().to_owned(),
+                    drain,
+                })
+            }
+            "script" => {
+                if rest.is_empty() {
+                    self.err(
+                        &c.loc,
+                        kw,
+                        "expected `lb_sink script COMMAND [USER [GROUP]]`",
+                    );
+                    return None;
+                }
+                if too_many(self, 3, "script COMMAND [USER [GROUP]]") {
+                    return None;
+                }
+                Some(LbSink::Script {
+                    command: crate::model::Script {
+                        command: rest[0].text.as_str().to_owned(),
+                        user: rest.get(1).map(|a| a.text.as_str().to_owned()),
+                        group: rest.get(2).map(|a| a.text.as_str().to_owned()),
+                    },
+                })
+            }
+            other => {
+                self.err(
+                    &c.args[0].loc,
+                    kw,
+                    format!("expected ipvs, none, haproxy or script, found `{other}`"),
+                );
+                None
+            }
+        }
+    }
+
     fn real_server(&mut self, n: &Node) -> Option<RealServer> {
         let children = self.block(n)?;
         let kw = "real_server";
@@ -623,6 +720,10 @@ impl Builder<'_> {
                 .map(|v| rs.lthreshold = Some(v))
                 .is_some(),
             "snmp_name" => self.string(c).map(|v| rs.snmp_name = Some(v)).is_some(),
+            "haproxy_server" => self
+                .string(c)
+                .map(|v| rs.haproxy_server = Some(v))
+                .is_some(),
             "track_file" | "rs_track_file" => {
                 self.unsupported(c, "real_server");
                 false
