@@ -985,3 +985,124 @@ virtual_server 192.0.2.10 80 {
     // And the new plan owns the service: shutdown removes it.
     assert_eq!(next.shutdown(), vec![Request::DelService(svc)]);
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(|b| IpAddr::from(b)),
+            any::<[u8; 16]>().prop_map(|b| IpAddr::from(b)),
+        ]
+    }
+
+    fn service() -> impl Strategy<Value = Service> {
+        let key = prop_oneof![
+            (
+                prop_oneof![
+                    Just(Protocol::Tcp),
+                    Just(Protocol::Udp),
+                    Just(Protocol::Sctp),
+                    (0u16..6).prop_map(Protocol::from)
+                ],
+                ip(),
+                any::<u16>()
+            )
+                .prop_map(|(protocol, addr, port)| ServiceKey::Addr {
+                    protocol,
+                    addr,
+                    port
+                }),
+            (prop_oneof![Just(msg::AF_INET), Just(msg::AF_INET6)], 1u32..)
+                .prop_map(|(family, mark)| ServiceKey::Fwmark { family, mark }),
+        ];
+        (
+            key,
+            "[a-z]{1,15}",
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            proptest::option::of("[a-z]{1,15}"),
+        )
+            .prop_map(|(key, scheduler, flags, timeout, mask, pe_name)| {
+                let netmask = if key.family() == msg::AF_INET6 {
+                    Netmask::V6(mask % 129)
+                } else {
+                    Netmask::V4(Ipv4Addr::from(mask))
+                };
+                Service {
+                    key,
+                    scheduler,
+                    flags,
+                    timeout,
+                    netmask,
+                    pe_name,
+                }
+            })
+    }
+
+    fn dest() -> impl Strategy<Value = Dest> {
+        (
+            ip(),
+            any::<u16>(),
+            0u32..6,
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            proptest::option::of((
+                0u8..4,
+                proptest::option::of(any::<u16>()),
+                proptest::option::of(any::<u16>()),
+            )),
+        )
+            .prop_map(|(addr, port, m, weight, u_thresh, l_thresh, t)| {
+                let method = ForwardMethod::from(m);
+                Dest {
+                    addr,
+                    port,
+                    method,
+                    weight,
+                    u_thresh,
+                    l_thresh,
+                    // Tunnel attributes are only sent with TUN.
+                    tunnel: t.filter(|_| method == ForwardMethod::Tunnel).map(
+                        |(k, port, flags)| Tunnel {
+                            kind: TunnelType::from(k),
+                            port,
+                            flags,
+                        },
+                    ),
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn requests_round_trip(s in service(), d in dest(), which in 0u8..6,
+                               family in 0x11u16.., seq in any::<u32>()) {
+            let r = match which {
+                0 => Request::NewService(s),
+                1 => Request::SetService(s),
+                2 => Request::DelService(s),
+                3 => Request::NewDest(s, d),
+                4 => Request::SetDest(s, d),
+                _ => Request::DelDest(s, d),
+            };
+            let bytes = r.encode(family, seq);
+            prop_assert_eq!(bytes.len() % 4, 0);
+            prop_assert_eq!(
+                u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize,
+                bytes.len()
+            );
+            prop_assert_eq!(Request::decode(&bytes).unwrap(), (family, seq, r));
+        }
+
+        /// Arbitrary bytes never panic the decoders.
+        #[test]
+        fn decoders_do_not_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Request::decode(&bytes);
+            let _ = Reply::parse_all(&bytes, Some(FAMILY));
+        }
+    }
+}

@@ -10,6 +10,42 @@
 //! - [`sink`]: [`IpvsPlan`], the sans-IO mapping of pool events to
 //!   requests, and [`IpvsSink`], the [`crate::sink::Sink`] that runs them.
 //!
+//! # Use (vrrpd)
+//!
+//! ```no_run
+//! # async fn demo(config: conf::Config, engine: healthcheck::engine::Engine) {
+//! use healthcheck::ipvs::{self, IpvsSink};
+//! use healthcheck::sink::{self, Sink};
+//!
+//! let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+//! let mut ipvs_handle = None;
+//! match ipvs::probe().and_then(|info| {
+//!     tracing::info!(%info, "IPVS");
+//!     IpvsSink::from_config(&config)
+//! }) {
+//!     Ok(s) => {
+//!         ipvs_handle = Some(s.handle());
+//!         sinks.push(Box::new(s));
+//!     }
+//!     // On this kernel: "IPVS not available: the kernel has no ip_vs
+//!     // module (modprobe ip_vs); virtual servers will be checked but no
+//!     // IPVS table is programmed".
+//!     Err(e) => tracing::warn!("{e}"),
+//! }
+//! let (tx, rx) = tokio::sync::mpsc::channel(1024);
+//! let dispatch = tokio::spawn(sink::dispatch(rx, sinks));
+//! let _snapshot = engine.run(64, tx, async { /* SIGTERM */ }).await;
+//! let _ = dispatch.await;
+//! if let Some(h) = ipvs_handle {
+//!     // keepalived removes its services when it stops.
+//!     if let Err(e) = h.shutdown().await {
+//!         tracing::warn!("{e}");
+//!     }
+//! }
+//! // On reload: IpvsSink::from_config_with(&new_config, &old_handle).
+//! # }
+//! ```
+//!
 //! # Crates, and why
 //!
 //! Framing (nlmsghdr, genlmsghdr, attribute headers and padding,
