@@ -1317,7 +1317,7 @@ impl Runtime {
         let repeat = burst_size(&slot.spec, kind);
         if repeat == 0 {
             // keepalived: garp_lower_prio_repeat 0 sends nothing.
-            debug!(instance = %name, "lower priority master heard: garp_lower_prio_repeat is 0, not re-announcing");
+            info!(instance = %name, "lower priority master heard: garp_lower_prio_repeat is 0, not re-announcing");
             return;
         }
         let targets = self.announce_targets(i).await;
