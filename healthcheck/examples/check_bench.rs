@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p healthcheck --example check_bench -- \
-//!     [--tcp N] [--http N] [--seconds S] [--warmup W] [--rt mt,ct,mt+rst,ct+rst]
+//!     [--tcp N] [--http N] [--seconds|--secs S] [--warmup W] [--rt mt,ct,mt+rst,ct+rst]
 //!     [--haproxy PATH | --no-haproxy] [--haproxy-nbthread N] [--no-netns]
 //! ```
 //!
@@ -132,7 +132,7 @@ fn parse_args() -> anyhow::Result<Args> {
         match arg.as_str() {
             "--tcp" => a.tcp = value()?.parse().context("--tcp")?,
             "--http" => a.http = value()?.parse().context("--http")?,
-            "--seconds" => a.seconds = value()?.parse().context("--seconds")?,
+            "--seconds" | "--secs" => a.seconds = value()?.parse().context("--seconds")?,
             "--warmup" => a.warmup = value()?.parse().context("--warmup")?,
             "--rt" => a.variants = parse_variants(&value()?)?,
             "--haproxy" => a.haproxy = Some(PathBuf::from(value()?)),
@@ -626,6 +626,9 @@ fn ours(args: &Args, variant: Variant) -> anyhow::Result<()> {
         let engine = Engine::from_config(&config, 1, 1, Instant::now(), 7);
         drop(config);
         let checks = engine.checks;
+        // The driver's own count of late starts (healthcheck::stats), next
+        // to the benchmark's gap count, to check one against the other.
+        let stats = checks.stats();
         let backends: Vec<usize> = tcp_backends(args).chain(http_backends(args)).collect();
         let rec = Arc::new(Recorder {
             index: backends
@@ -684,10 +687,17 @@ fn ours(args: &Args, variant: Variant) -> anyhow::Result<()> {
         let rq0 = runq_wait("self");
         let t0 = Instant::now();
         rec.start_window();
+        let missed0: u64 = stats.snapshot().iter().map(|s| s.missed).sum();
         tokio::time::sleep(Duration::from_secs(args.seconds)).await;
         let (user1, sys1) = self_cpu_split()?;
         let rq1 = runq_wait("self");
         let elapsed = t0.elapsed();
+        let stats_missed = stats
+            .snapshot()
+            .iter()
+            .map(|s| s.missed)
+            .sum::<u64>()
+            .saturating_sub(missed0);
         let (rss, hwm) = proc_rss("self")?;
         let result = {
             let now = Instant::now();
@@ -717,7 +727,7 @@ fn ours(args: &Args, variant: Variant) -> anyhow::Result<()> {
         let _ = stop_tx.send(());
         let _ = driver.await;
         let changes = changes.await.unwrap_or(0);
-        println!("{result} health_changes={changes}");
+        println!("{result} health_changes={changes} stats_missed={stats_missed}");
         Ok(())
     })
 }
@@ -839,6 +849,8 @@ struct Row {
     missed_tcp: Option<u64>,
     missed_http: u64,
     failed: String,
+    /// Late starts counted by the driver itself (`healthcheck::stats`).
+    missed_stats: Option<u64>,
     backend_cpu: Duration,
 }
 
@@ -907,6 +919,7 @@ async fn run_ours(args: &Args, variant: Variant, be: &mut Backends) -> anyhow::R
         p50: us("p50_us")?,
         p99: us("p99_us")?,
         missed_client: Some(num("missed")?),
+        missed_stats: Some(num("stats_missed")?),
         missed_tcp: Some(*rep.get(1).context("bad report")?),
         missed_http: *rep.get(2).context("bad report")?,
         failed: if failed == 0 {
@@ -1036,6 +1049,7 @@ async fn run_haproxy(
         p50: quantile(0.5),
         p99: quantile(0.99),
         missed_client: None,
+        missed_stats: None,
         missed_tcp: None,
         missed_http: *rep.get(2).context("bad report")?,
         failed: format!("{not_up_max} not UP"),
@@ -1161,6 +1175,14 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
          missed(be): gaps > 1.5 s seen by the TCP + HTTP backends"
     );
     println!();
+    for r in &rows {
+        if let Some(m) = r.missed_stats {
+            println!(
+                "{}: attempts started more than half an interval late, counted by the driver: {m}",
+                r.name
+            );
+        }
+    }
     for r in &rows {
         println!(
             "backend process CPU during {}: {:.1}% of a core",

@@ -9,6 +9,17 @@
 //!    re-arms the timer and returns a [`HealthChange`] when the check's
 //!    health (or its reported weight) changed.
 //!
+//! The next attempt is due one interval after the previous one was *due*
+//! (as keepalived's MISC_CHECK does, `last_ran + delay_loop`), not after it
+//! finished: the time an attempt takes, and the time the driver takes to
+//! see its result, must not stretch the interval. They did, before: on a
+//! busy machine every attempt took a few hundred ms longer, every interval
+//! grew by as much, and the benchmark saw thousands of checks more than
+//! 1.5 intervals apart at a fraction of the configured rate. An attempt
+//! that outlasts the interval is followed at once (a check never runs
+//! twice at a time); the interval after it counts from that start, so
+//! nothing is run in a burst to catch up.
+//!
 //! Timing follows keepalived: while a check is up, a failed attempt is
 //! retried after `delay_before_retry` up to `retry` times, so one check
 //! fails only after `retry + 1` failed attempts; otherwise (and always
@@ -55,10 +66,17 @@ struct Entry {
     successes: u32,
     failures: u32,
     weight: Option<i64>,
+    /// When the timer fires (the key in `Schedule::timers`).
     next_at: Option<Instant>,
-    /// The interval that led to `next_at` (warmup counts as a
+    /// When the next attempt should start: `next_at`, unless the previous
+    /// attempt outlasted its interval (then `next_at` is when it ended).
+    next_nominal: Instant,
+    /// The interval that led to `next_nominal` (warmup counts as a
     /// `delay_loop`), to tell how late an attempt starts.
     next_interval: Duration,
+    /// While an attempt runs: when it was started by the timer, the base
+    /// of the next interval.
+    anchor: Option<Instant>,
     in_flight: bool,
 }
 
@@ -115,10 +133,12 @@ impl Schedule {
             failures: 0,
             weight,
             next_at: None,
+            next_nominal: first,
             next_interval: policy.delay_loop,
+            anchor: None,
             in_flight: false,
         }));
-        self.arm(id, first, policy.delay_loop);
+        self.arm(id, first, first, policy.delay_loop);
         id
     }
 
@@ -163,10 +183,11 @@ impl Schedule {
             self.timers.remove(&(at, id));
             if let Some(e) = self.entry_mut(id) {
                 e.next_at = None;
+                e.anchor = Some(at);
                 e.in_flight = true;
                 due.push(Due {
                     id,
-                    at,
+                    at: e.next_nominal,
                     interval: e.next_interval,
                 });
             }
@@ -188,6 +209,9 @@ impl Schedule {
         };
         let e = self.entry_mut(id)?;
         e.in_flight = false;
+        // The base of the next interval: when this attempt was due (an
+        // outcome fed without poll_due, as a test may, counts from now).
+        let base = e.anchor.take().unwrap_or(now).min(now);
         let mut change = None;
         let next;
         let interval;
@@ -207,7 +231,7 @@ impl Schedule {
             } else if e.up && weight_changed {
                 change = Some(true);
             }
-            next = later(now, jittered);
+            next = later(base, jittered);
             interval = jittered;
         } else if e.up && e.failed_attempts < e.policy.retry {
             // keepalived `retry`: an up check is tried again soon before the
@@ -216,7 +240,7 @@ impl Schedule {
             // Any failed attempt breaks a run of successes toward `rise`.
             e.failed_attempts += 1;
             e.successes = 0;
-            next = later(now, e.policy.delay_before_retry);
+            next = later(base, e.policy.delay_before_retry);
             interval = e.policy.delay_before_retry;
         } else {
             e.failed_attempts = 0;
@@ -226,11 +250,13 @@ impl Schedule {
                 e.up = false;
                 change = Some(false);
             }
-            next = later(now, jittered);
+            next = later(base, jittered);
             interval = jittered;
         }
         let weight = e.weight;
-        self.arm(id, next, interval);
+        // Outlasted its interval: the next attempt starts now, and is
+        // counted late against `next`.
+        self.arm(id, next.max(now), next, interval);
         change.map(|up| HealthChange {
             id,
             up,
@@ -239,8 +265,9 @@ impl Schedule {
         })
     }
 
-    fn arm(&mut self, id: CheckId, at: Instant, interval: Duration) {
+    fn arm(&mut self, id: CheckId, at: Instant, nominal: Instant, interval: Duration) {
         if let Some(e) = self.entries.get_mut(id.0).and_then(Option::as_mut) {
+            e.next_nominal = nominal;
             e.next_interval = interval;
             if let Some(old) = e.next_at.replace(at) {
                 self.timers.remove(&(old, id));
@@ -442,6 +469,65 @@ mod tests {
         assert_eq!(s.poll_due(at), vec![id]);
         assert_eq!(s.handle_outcome(id, &bad(), at), None);
         assert!(s.next_deadline().unwrap() >= at);
+    }
+
+    #[test]
+    fn the_interval_counts_from_when_the_attempt_was_due() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut s = Schedule::new(10);
+        let id = s.add(policy(1, 1, 1), t0);
+        let due = s.poll_due_timed(t0);
+        assert_eq!(
+            due,
+            vec![Due {
+                id,
+                at: t0,
+                interval: Duration::from_secs(10)
+            }]
+        );
+        // The attempt takes 600 ms: the next one is still due 10 s (±5 %)
+        // after t0, not after the 600 ms.
+        assert_eq!(s.handle_outcome(id, &ok(), t0 + ms(600)), None);
+        let next = s.next_deadline().unwrap();
+        assert!(
+            next >= t0 + ms(9500) && next <= t0 + ms(10500),
+            "{:?}",
+            next - t0
+        );
+        // A failed attempt is retried delay_before_retry after it was due.
+        let due = s.poll_due_timed(next);
+        assert_eq!(due[0].at, next);
+        assert_eq!(s.handle_outcome(id, &bad(), next + ms(300)), None);
+        assert_eq!(s.next_deadline(), Some(next + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn an_attempt_longer_than_its_interval_is_followed_at_once() {
+        let t0 = Instant::now();
+        let secs = Duration::from_secs;
+        let mut s = Schedule::new(11);
+        let id = s.add(policy(1, 1, 1), t0);
+        s.poll_due(t0);
+        // Failed after 3 s: the retry was due at t0 + 1 s, it runs now and
+        // is reported 2 s late against an interval of 1 s.
+        assert_eq!(s.handle_outcome(id, &bad(), t0 + secs(3)), None);
+        assert_eq!(s.next_deadline(), Some(t0 + secs(3)));
+        let due = s.poll_due_timed(t0 + secs(3));
+        assert_eq!(
+            due,
+            vec![Due {
+                id,
+                at: t0 + secs(1),
+                interval: secs(1)
+            }]
+        );
+        // The interval after it counts from when it ran, so a fast result
+        // now does not make the check run again at once to catch up.
+        let change = s.handle_outcome(id, &bad(), t0 + secs(3)).unwrap();
+        assert!(!change.up);
+        let next = s.next_deadline().unwrap();
+        assert!(next >= t0 + Duration::from_millis(12500), "{:?}", next - t0);
     }
 
     #[test]

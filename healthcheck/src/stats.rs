@@ -151,7 +151,17 @@ struct Cell {
     missed: u64,
     latency_us: Histogram<u32>,
     latency_sum_us: u64,
-    last: Option<(LastResult, Instant)>,
+    /// The last attempt, kept as found (formatting its reason for every
+    /// attempt would cost an allocation each; a snapshot does it).
+    last: Option<Last>,
+}
+
+struct Last {
+    up: bool,
+    reason: Reason,
+    class: &'static str,
+    latency_us: u64,
+    at: Instant,
 }
 
 impl Cell {
@@ -198,10 +208,13 @@ impl Cell {
             downs_by_reason: self.downs_by_reason.clone(),
             missed: self.missed,
             latency,
-            last: self.last.as_ref().map(|(l, at)| LastResult {
-                age_ms: u64::try_from(now.saturating_duration_since(*at).as_millis())
+            last: self.last.as_ref().map(|l| LastResult {
+                up: l.up,
+                reason: l.reason.to_string(),
+                class: l.class,
+                latency_us: l.latency_us,
+                age_ms: u64::try_from(now.saturating_duration_since(l.at).as_millis())
                     .unwrap_or(u64::MAX),
-                ..l.clone()
             }),
         }
     }
@@ -328,16 +341,13 @@ impl Recorder {
         let _ = c.latency_us.record(us);
         c.latency_sum_us = c.latency_sum_us.saturating_add(us);
         c.up = up;
-        c.last = Some((
-            LastResult {
-                up: outcome.up,
-                reason: outcome.reason.to_string(),
-                class,
-                latency_us: us,
-                age_ms: 0,
-            },
-            Instant::now(),
-        ));
+        c.last = Some(Last {
+            up: outcome.up,
+            reason: outcome.reason.clone(),
+            class,
+            latency_us: us,
+            at: Instant::now(),
+        });
     }
 }
 
