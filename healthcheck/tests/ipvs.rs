@@ -496,6 +496,30 @@ fn start_creates_the_service_and_adds_live_servers_only() {
 }
 
 #[test]
+fn quorum_events_without_a_sorry_server_change_nothing() {
+    let config = load(NAT);
+    let mut plan = IpvsPlan::from_config(&config).unwrap();
+    let mut pool = Pool::from_config(0, &config.virtual_servers[0]);
+    plan_all(&mut plan, &pool.start());
+    let before = plan.installed(0).to_vec();
+    // Even a stray sorry-server event: there is none to put in, so the
+    // real servers are not withdrawn.
+    for e in [
+        PoolEvent::QuorumDown { vs: 0 },
+        PoolEvent::SorryServer {
+            vs: 0,
+            ip: v4("203.0.113.9"),
+            port: None,
+            active: true,
+        },
+        PoolEvent::QuorumUp { vs: 0 },
+    ] {
+        assert_eq!(plan.handle(&e), vec![], "{e:?}");
+    }
+    assert_eq!(plan.installed(0), before);
+}
+
+#[test]
 fn dynamic_weight_is_a_set_dest() {
     let config = load(NAT);
     let mut plan = IpvsPlan::from_config(&config).unwrap();

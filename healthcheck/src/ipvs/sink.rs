@@ -270,8 +270,9 @@ impl IpvsPlan {
         out
     }
 
-    /// The requests for one pool event, in order. Events of unknown
-    /// virtual or real servers, and hooks, give none.
+    /// The requests for one pool event, in order (after any left by a
+    /// reload). Events of unknown virtual or real servers, and hooks,
+    /// change nothing.
     pub fn handle(&mut self, event: &PoolEvent) -> Vec<Request> {
         let vs = match event {
             PoolEvent::Server { vs, .. }
@@ -304,7 +305,9 @@ impl IpvsPlan {
                         // (dynamic) weight. An inhibited live server at
                         // dynamic weight 0 is taken as dead: either way it
                         // stays in the table at weight 0.
-                        if r.inhibit && w == 0 {
+                        if w > 0 {
+                            r.alive = true;
+                        } else if r.inhibit {
                             r.alive = false;
                         }
                         r.published = Some(w);
@@ -314,7 +317,9 @@ impl IpvsPlan {
             // Quorum changes come with a SorryServer event when there is
             // a sorry server; without one the table does not change.
             PoolEvent::QuorumUp { .. } | PoolEvent::QuorumDown { .. } => {}
-            PoolEvent::SorryServer { active, .. } => v.sorry_active = *active,
+            // Only a virtual server with a sorry server withdraws its
+            // real servers (the pool sends no such event otherwise).
+            PoolEvent::SorryServer { active, .. } => v.sorry_active = *active && v.sorry.is_some(),
             PoolEvent::RunScript { .. } => {}
         }
         out.extend(create(v));
