@@ -41,6 +41,8 @@ pub enum SinkError {
     Script(#[from] ScriptError),
     #[error("the receiving side is gone")]
     Closed,
+    #[error("not found in haproxy yet (will retry): {what}")]
+    Unmapped { what: String },
     #[error("script `{command}` failed: {status}")]
     ScriptFailed { command: String, status: String },
     #[error(transparent)]
@@ -52,7 +54,16 @@ pub enum SinkError {
 pub trait Sink: Send {
     fn name(&self) -> &str;
     fn apply<'a>(&'a mut self, event: &'a PoolEvent) -> SinkFuture<'a>;
+    /// Work left over from a failed `apply` (a load balancer that was not
+    /// up yet), tried again every [`RETRY_EVERY`] while events are quiet;
+    /// `None` when there is nothing to retry.
+    fn retry(&mut self) -> Option<SinkFuture<'_>> {
+        None
+    }
 }
+
+/// How often [`dispatch`] calls [`Sink::retry`].
+pub const RETRY_EVERY: Duration = Duration::from_secs(2);
 
 /// Where HAProxy's stats socket listens (`stats socket` in haproxy.cfg,
 /// `level admin` needed for `set server`).
@@ -90,6 +101,12 @@ pub struct HaproxySink {
     servers: HashMap<(usize, usize), (String, String)>,
     /// vs -> (backend, server) of its sorry server.
     sorry: HashMap<usize, (String, String)>,
+    /// Servers known by address only, found in their backend with `show
+    /// servers state` before the first command that needs them.
+    by_addr: Vec<ByAddr>,
+    /// The last event of a server still unresolved, replayed once it is
+    /// found (so its first state is not lost when HAProxy starts late).
+    held: Vec<PoolEvent>,
     down_state: DownState,
     timeout: Duration,
     name: String,
@@ -102,6 +119,8 @@ impl HaproxySink {
             addr,
             servers: HashMap::new(),
             sorry: HashMap::new(),
+            by_addr: Vec::new(),
+            held: Vec::new(),
             down_state: DownState::Maint,
             timeout: Duration::from_secs(5),
             name,
@@ -120,6 +139,84 @@ impl HaproxySink {
         self.sorry
             .insert(vs, (backend.to_owned(), server.to_owned()));
         self
+    }
+
+    /// Real server `rs` of `vs` (or its sorry server, `rs: None`) is the
+    /// server of `backend` with address `addr`; its name is looked up in
+    /// HAProxy when first needed.
+    pub fn map_by_addr(
+        &mut self,
+        vs: usize,
+        rs: Option<usize>,
+        backend: &str,
+        addr: SocketAddr,
+    ) -> &mut Self {
+        self.by_addr.push(ByAddr {
+            vs,
+            rs,
+            backend: backend.to_owned(),
+            addr,
+        });
+        self
+    }
+
+    /// Find the servers mapped by address: one `show servers state` per
+    /// backend. Servers not (yet) in HAProxy stay pending.
+    async fn resolve(&mut self) -> Result<(), SinkError> {
+        let mut backends: Vec<String> = self.by_addr.iter().map(|b| b.backend.clone()).collect();
+        backends.sort();
+        backends.dedup();
+        let mut missing = Vec::new();
+        for backend in backends {
+            let reply = self.query(&format!("show servers state {backend}")).await?;
+            let servers = parse_servers_state(&reply);
+            let (found, rest): (Vec<ByAddr>, Vec<ByAddr>) = std::mem::take(&mut self.by_addr)
+                .into_iter()
+                .partition(|b| b.backend == backend && servers.iter().any(|(_, a)| *a == b.addr));
+            self.by_addr = rest;
+            for b in found {
+                let Some((name, _)) = servers.iter().find(|(_, a)| *a == b.addr) else {
+                    continue;
+                };
+                tracing::info!(sink = %self.name, backend = %b.backend, server = %name, addr = %b.addr,
+                    "haproxy server found by address");
+                match b.rs {
+                    Some(rs) => {
+                        self.servers
+                            .insert((b.vs, rs), (b.backend.clone(), name.clone()));
+                    }
+                    None => {
+                        self.sorry.insert(b.vs, (b.backend.clone(), name.clone()));
+                    }
+                }
+            }
+            missing.extend(
+                self.by_addr
+                    .iter()
+                    .filter(|b| b.backend == backend)
+                    .map(|b| b.addr.to_string()),
+            );
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Unmapped {
+                what: missing.join(", "),
+            })
+        }
+    }
+
+    fn is_pending(&self, event: &PoolEvent) -> bool {
+        match event {
+            PoolEvent::Server { vs, rs, .. } => self
+                .by_addr
+                .iter()
+                .any(|b| b.vs == *vs && b.rs == Some(*rs)),
+            PoolEvent::SorryServer { vs, .. } => {
+                self.by_addr.iter().any(|b| b.vs == *vs && b.rs.is_none())
+            }
+            _ => false,
+        }
     }
 
     pub fn down_state(&mut self, s: DownState) -> &mut Self {
@@ -178,6 +275,20 @@ impl HaproxySink {
     /// mode: one command, the reply, then it closes). An empty reply means
     /// success; anything else is HAProxy's error text.
     pub async fn send(&self, command: &str) -> Result<(), SinkError> {
+        let reply = self.query(command).await?;
+        let reply = reply.trim();
+        if reply.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Rejected {
+                command: command.to_owned(),
+                reply: reply.to_owned(),
+            })
+        }
+    }
+
+    /// One command, its whole reply.
+    pub async fn query(&self, command: &str) -> Result<String, SinkError> {
         let addr = self.addr.to_string();
         let io_err = |source| SinkError::Io {
             addr: addr.clone(),
@@ -195,22 +306,48 @@ impl HaproxySink {
                 }
             }
         };
-        let reply = tokio::time::timeout(self.timeout, exchange)
+        tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| SinkError::Timeout {
                 addr: addr.clone(),
                 timeout: self.timeout,
-            })??;
-        let reply = reply.trim();
-        if reply.is_empty() {
-            Ok(())
-        } else {
-            Err(SinkError::Rejected {
-                command: command.to_owned(),
-                reply: reply.to_owned(),
-            })
-        }
+            })?
     }
+}
+
+/// A server known by its address (see [`HaproxySink::map_by_addr`]).
+#[derive(Debug, Clone)]
+struct ByAddr {
+    vs: usize,
+    rs: Option<usize>,
+    backend: String,
+    addr: SocketAddr,
+}
+
+/// `show servers state BACKEND` → (server name, address:port). The first
+/// line is the format version, the second names the columns (`# be_id
+/// be_name srv_id srv_name srv_addr ... srv_port ...`); lines that do not
+/// parse are skipped.
+pub fn parse_servers_state(reply: &str) -> Vec<(String, SocketAddr)> {
+    let mut lines = reply.lines().filter(|l| !l.trim().is_empty());
+    let _version = lines.next();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let header: Vec<&str> = header.trim_start_matches('#').split_whitespace().collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(name), Some(addr), Some(port)) = (col("srv_name"), col("srv_addr"), col("srv_port"))
+    else {
+        return Vec::new();
+    };
+    lines
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let ip: std::net::IpAddr = f.get(addr)?.parse().ok()?;
+            let port: u16 = f.get(port)?.parse().ok()?;
+            Some(((*f.get(name)?).to_owned(), SocketAddr::new(ip, port)))
+        })
+        .collect()
 }
 
 async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
@@ -232,13 +369,64 @@ impl Sink for HaproxySink {
     }
 
     fn apply<'a>(&'a mut self, event: &'a PoolEvent) -> SinkFuture<'a> {
-        Box::pin(async move {
-            for c in self.commands(event) {
+        Box::pin(self.process(Some(event)))
+    }
+
+    fn retry(&mut self) -> Option<SinkFuture<'_>> {
+        if self.held.is_empty() {
+            None
+        } else {
+            Some(Box::pin(self.process(None)))
+        }
+    }
+}
+
+impl HaproxySink {
+    /// Apply `event` (none: only retry), after finding the servers known
+    /// by address and replaying the events that waited for them.
+    async fn process(&mut self, event: Option<&PoolEvent>) -> Result<(), SinkError> {
+        let mut events = Vec::new();
+        if !self.by_addr.is_empty() {
+            let resolved = self.resolve().await;
+            // Replay what waited for servers found now, oldest first.
+            let held = std::mem::take(&mut self.held);
+            let (ready, still): (Vec<_>, Vec<_>) =
+                held.into_iter().partition(|e| !self.is_pending(e));
+            self.held = still;
+            events.extend(ready);
+            match event {
+                Some(event) if self.is_pending(event) => {
+                    // Keep only the newest event per server.
+                    self.held.retain(|e| !same_server(e, event));
+                    self.held.push(event.clone());
+                    resolved?;
+                }
+                None => resolved?,
+                Some(_) => {}
+            }
+        }
+        if let Some(event) = event {
+            if !self.is_pending(event) {
+                events.push(event.clone());
+            }
+        }
+        for e in &events {
+            for c in self.commands(e) {
                 tracing::info!(sink = %self.name, command = %c, "haproxy");
                 self.send(&c).await?;
             }
-            Ok(())
-        })
+        }
+        Ok(())
+    }
+}
+
+fn same_server(a: &PoolEvent, b: &PoolEvent) -> bool {
+    match (a, b) {
+        (PoolEvent::Server { vs: a, rs: b, .. }, PoolEvent::Server { vs: c, rs: d, .. }) => {
+            a == c && b == d
+        }
+        (PoolEvent::SorryServer { vs: a, .. }, PoolEvent::SorryServer { vs: c, .. }) => a == c,
+        _ => false,
     }
 }
 
@@ -440,9 +628,24 @@ pub async fn dispatch(
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PoolEvent>();
         queues.push(tx);
         tasks.spawn(async move {
-            while let Some(e) = rx.recv().await {
-                if let Err(err) = sink.apply(&e).await {
-                    tracing::warn!(sink = sink.name(), event = ?e, error = %err, "sink failed");
+            let mut tick = tokio::time::interval(RETRY_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    e = rx.recv() => {
+                        let Some(e) = e else { break };
+                        if let Err(err) = sink.apply(&e).await {
+                            tracing::warn!(sink = sink.name(), event = ?e, error = %err, "sink failed");
+                        }
+                    }
+                    _ = tick.tick() => {
+                        let name = sink.name().to_owned();
+                        if let Some(f) = sink.retry() {
+                            if let Err(err) = f.await {
+                                tracing::warn!(sink = %name, error = %err, "sink retry failed");
+                            }
+                        }
+                    }
                 }
             }
         });

@@ -277,3 +277,55 @@ async fn engine_prunes_a_dead_backend_from_haproxy() {
     run.await.unwrap();
     sinks.await.unwrap();
 }
+
+/// Servers given by address are found in their backend with `show
+/// servers state`; an event that arrives before HAProxy is up waits and is
+/// applied by `retry` once HAProxy answers.
+#[tokio::test]
+async fn servers_found_by_address_and_late_haproxy_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // HAProxy is not there yet: the event is held.
+    let missing = dir.path().join("nobody.sock");
+    let mut early = HaproxySink::new(StatsAddr::Unix(missing));
+    early.map_by_addr(0, Some(0), "be_web", "127.0.0.1:2".parse().unwrap());
+    assert!(early.apply(&ev(0, ServerChange::Down)).await.is_err());
+    assert!(early.retry().is_some(), "the held event is retried");
+
+    let Some(h) = start_haproxy() else { return };
+    wait_for_socket(&h.socket).await;
+    let mut sink = HaproxySink::new(StatsAddr::Unix(h.socket.clone()));
+    sink.map_by_addr(0, Some(0), "be_web", "127.0.0.1:2".parse().unwrap())
+        .map_by_addr(0, Some(1), "be_web", "127.0.0.1:9".parse().unwrap())
+        .map_by_addr(0, None, "be_web", "127.0.0.1:3".parse().unwrap());
+    // 127.0.0.1:9 is in no backend: its event waits, the others go through.
+    let err = sink.apply(&ev(1, ServerChange::Down)).await.unwrap_err();
+    assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
+    sink.apply(&ev(0, ServerChange::Down)).await.unwrap();
+    sink.apply(&PoolEvent::SorryServer {
+        vs: 0,
+        ip: "127.0.0.1".parse().unwrap(),
+        port: Some(3),
+        active: false,
+    })
+    .await
+    .unwrap();
+    let s = servers_state(&h.socket).await;
+    assert_eq!(s["web2"].0 & FMAINT, FMAINT, "{s:?}");
+    assert_eq!(s["sorry"].0 & FMAINT, FMAINT, "{s:?}");
+    assert_eq!(s["web1"].0 & FMAINT, 0, "{s:?}");
+    assert!(sink.retry().is_some(), "127.0.0.1:9 still waits");
+}
+
+#[test]
+fn servers_state_reply_is_parsed_by_column_name() {
+    let reply = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord\n3 be_web 1 web1 192.0.2.21 2 0 10 10 5 1 0 2 0 0 0 0 - 8081 -\n3 be_web 2 web2 2001:db8::22 2 0 10 10 5 1 0 2 0 0 0 0 - 8082 -\nbroken line\n\n";
+    assert_eq!(
+        sink::parse_servers_state(reply),
+        vec![
+            ("web1".to_string(), "192.0.2.21:8081".parse().unwrap()),
+            ("web2".to_string(), "[2001:db8::22]:8082".parse().unwrap()),
+        ]
+    );
+    assert!(sink::parse_servers_state("").is_empty());
+    assert!(sink::parse_servers_state("1\n# be_id srv_name\n").is_empty());
+}
