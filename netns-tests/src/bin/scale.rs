@@ -77,7 +77,11 @@ fn row(r: &ScaleResult) -> String {
         j.foreign,
         r.converge.as_secs_f64(),
         r.load_start,
-    )
+    ) + if j.kernel_clock {
+        ""
+    } else {
+        " (jitter on the capture's clock: no kernel timestamps)"
+    }
 }
 
 fn header() -> String {
