@@ -153,6 +153,45 @@ virtual_ipaddress {
 }
 
 #[test]
+fn a_dev_vip_tracks_its_interface_unless_no_track() {
+    let test = "a_dev_vip_tracks_its_interface_unless_no_track";
+    if env::require_daemon(test, Daemon::Vrrpd).is_none() {
+        return;
+    }
+    let t = Topology::with_options(TopologyOptions {
+        links_per_node: 2,
+        ..opts(2)
+    })
+    .unwrap();
+    let (v, _) = vip(Family::V4, 0);
+    let conf = |name: &str, prio: u8, option: &str| {
+        let extra = format!("virtual_ipaddress {{\n    198.51.100.210/24 dev eth1{option}\n}}");
+        KeepalivedConf::new(name, vec![instance(prio, &extra)])
+    };
+    let ns1 = ns(&t, Node(1));
+    for (option, fails_over) in [("", true), (" no_track", false)] {
+        t.start(Node(1), Daemon::Vrrpd, &conf("n1", 150, option))
+            .unwrap();
+        t.start(Node(2), Daemon::Vrrpd, &conf("n2", 100, option))
+            .unwrap();
+        t.wait_for_sole_holder(Node(1), v, WAIT).unwrap();
+        t.ip(&ns1, ["link", "set", "eth1", "down"]).unwrap();
+        if fails_over {
+            // keepalived: the VIP's interface is tracked, its loss is a
+            // FAULT and the backup takes over.
+            t.wait_for_sole_holder(Node(2), v, WAIT).unwrap();
+            assert!(vrrpd_log(&t, Node(1)).contains("MASTER -> FAULT"));
+        } else {
+            std::thread::sleep(Duration::from_millis(1000));
+            assert_eq!(t.holders(v).unwrap(), vec![Node(1)], "no_track: n1 stays");
+        }
+        t.ip(&ns1, ["link", "set", "eth1", "up"]).unwrap();
+        t.stop_daemon(Node(2), WAIT).unwrap();
+        t.stop_daemon(Node(1), WAIT).unwrap();
+    }
+}
+
+#[test]
 fn routes_and_rules_follow_the_master() {
     let test = "routes_and_rules_follow_the_master";
     if env::require_daemon(test, Daemon::Vrrpd).is_none() {

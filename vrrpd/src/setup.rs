@@ -279,12 +279,14 @@ pub fn plan(config: &Config) -> Result<Plan, SetupError> {
     let specs = instances(config)?;
     let mut trackers = Vec::with_capacity(specs.len());
     for inst in &config.vrrp_instances {
-        trackers.push(
-            Trackers::from_config(config, inst).map_err(|e| SetupError::Track {
-                name: inst.name.clone(),
-                detail: e.to_string(),
-            })?,
-        );
+        let mut t = Trackers::from_config(config, inst).map_err(|e| SetupError::Track {
+            name: inst.name.clone(),
+            detail: e.to_string(),
+        })?;
+        for ifname in address_interfaces(inst) {
+            t.add_interface(ifname, 0, false);
+        }
+        trackers.push(t);
     }
     let mut watch = WatchSpec::default();
     let used = |kind: Kind| -> std::collections::BTreeSet<String> {
@@ -352,12 +354,6 @@ fn unsupported(config: &Config) -> Vec<String> {
         out.push(
             "static_ipaddress / static_routes / static_rules are not applied by vrrpd yet".into(),
         );
-    }
-    if !config.virtual_servers.is_empty() {
-        out.push(format!(
-            "{} virtual_server blocks: health checks, pools and notify scripts run, but no load balancer is updated yet (no IPVS / HAProxy sink is configured)",
-            config.virtual_servers.len()
-        ));
     }
     for i in &config.vrrp_instances {
         let w = at(&i.origin);
@@ -605,10 +601,43 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
             .then_some(i.garp_lower_prio_delay),
         vmac,
         track_fingerprint: format!(
-            "{:?}{:?}{:?}{:?}{}",
-            i.track_interface, i.track_script, i.track_file, i.track_process, i.dont_track_primary
+            "{:?}{:?}{:?}{:?}{}{:?}",
+            i.track_interface,
+            i.track_script,
+            i.track_file,
+            i.track_process,
+            i.dont_track_primary,
+            address_interfaces(i)
         ),
     })
+}
+
+/// The other interfaces an instance's VIPs and routes depend on, which it
+/// tracks as keepalived does (weight 0: down means FAULT): a VIP on
+/// another interface (`dev`) cannot be held while that link is down, and
+/// the kernel deletes the routes through a link that goes down. `no_track`
+/// on the VIP or route opts out, as in keepalived. The instance's own
+/// interface is tracked (or not, `dont_track_primary`) on its own account.
+fn address_interfaces(inst: &VrrpInstance) -> Vec<&str> {
+    let own = inst.interface.as_deref();
+    let vips = inst
+        .virtual_ipaddress
+        .iter()
+        .chain(&inst.virtual_ipaddress_excluded)
+        .filter(|a| !a.no_track)
+        .filter_map(|a| a.dev.as_deref());
+    let routes = inst
+        .virtual_routes
+        .iter()
+        .filter(|r| !r.no_track)
+        .filter_map(|r| r.dev.as_deref());
+    let mut out: Vec<&str> = Vec::new();
+    for d in vips.chain(routes) {
+        if Some(d) != own && !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
 }
 
 /// Where a list entry was written, as a prefix for messages.
@@ -971,6 +1000,17 @@ mod tests {
         assert_eq!(v[3].peer, Some(("192.0.2.99".parse().unwrap(), 32)));
         assert_eq!(v[3].scope, Some(254));
         assert_eq!(v[4].broadcast, Some(Ipv4Addr::new(192, 0, 2, 127)));
+    }
+
+    #[test]
+    fn interfaces_of_vips_and_routes_are_tracked_unless_no_track() {
+        let p = load(
+            "vrrp_instance T {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n  192.0.2.10/24 dev eth1\n  192.0.2.11/24 dev eth2 no_track\n  192.0.2.12/24 dev eth0\n }\n virtual_routes {\n  198.51.100.0/24 via 203.0.113.1 dev eth3\n  203.0.113.0/24 dev eth4 no_track\n }\n}\n",
+        )
+        .unwrap();
+        let tracked: Vec<&str> = p.trackers[0].tracked(Kind::Interface).collect();
+        assert_eq!(tracked, vec!["eth0", "eth1", "eth3"]);
+        assert_eq!(p.watch.interfaces, vec!["eth0", "eth1", "eth3"]);
     }
 
     #[test]
