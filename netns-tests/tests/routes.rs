@@ -88,6 +88,10 @@ virtual_ipaddress {
     203.0.113.10/24 brd + scope link label eth0:web
     192.0.2.211 peer 192.0.2.212/32 scope host
     198.51.100.210/24 dev eth1 brd + label eth1:vip
+    198.51.100.211/24 dev eth1 noprefixroute
+}
+virtual_ipaddress_excluded {
+    2001:db8::210/64 preferred_lft 30
 }";
     let mac1 = t.node(Node(1)).links[1].mac.unwrap();
     let cap = ArpCapture::start(t.switch_ns());
@@ -124,6 +128,22 @@ virtual_ipaddress {
         ),
         "{eth1}"
     );
+    let flagged = eth1
+        .lines()
+        .find(|l| l.contains("inet 198.51.100.211/24"))
+        .unwrap_or_default();
+    assert!(flagged.contains("noprefixroute"), "{eth1}");
+    let v6 = t
+        .ip(&ns1, ["-o", "-6", "addr", "show", "dev", "eth0"])
+        .unwrap();
+    let line = v6
+        .lines()
+        .find(|l| l.contains("inet6 2001:db8::210/64"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("preferred_lft 30sec") || line.contains("preferred_lft 29sec"),
+        "{v6}"
+    );
     // The dev VIP is announced from eth1, with eth1's MAC.
     t.wait_until("a gratuitous ARP for the eth1 VIP", WAIT, || {
         Ok(cap
@@ -149,7 +169,7 @@ virtual_ipaddress {
             && !eth0.contains("192.0.2.200"),
         "{eth0}"
     );
-    assert!(!eth1.contains("198.51.100.210"), "{eth1}");
+    assert!(!eth1.contains("198.51.100.21"), "{eth1}");
 }
 
 #[test]

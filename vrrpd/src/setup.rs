@@ -13,6 +13,7 @@ use crate::packet::{Advertisement, Auth, ChecksumMode, Expect, Family, Version};
 use crate::track::{track_scripts_from_config, Kind, TrackedProcess, Trackers};
 use crate::watch::WatchSpec;
 use conf::model::{Config, VrrpInstance};
+use rtnetlink::packet_route::address::AddressFlags;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -32,6 +33,10 @@ pub struct Vip {
     pub broadcast: Option<Ipv4Addr>,
     /// `peer ADDR[/LEN]`.
     pub peer: Option<(IpAddr, u8)>,
+    /// `home`, `mngtmpaddr`, `noprefixroute`, `autojoin`.
+    pub flags: AddressFlags,
+    /// `preferred_lft` in seconds; `forever` is `u32::MAX`.
+    pub preferred_lft: Option<u32>,
 }
 
 impl Vip {
@@ -45,6 +50,8 @@ impl Vip {
             scope: None,
             broadcast: None,
             peer: None,
+            flags: AddressFlags::empty(),
+            preferred_lft: None,
         }
     }
 
@@ -55,6 +62,8 @@ impl Vip {
             scope: self.scope,
             broadcast: self.broadcast,
             peer: self.peer,
+            flags: self.flags,
+            preferred_lft: self.preferred_lft,
         }
     }
 }
@@ -367,12 +376,7 @@ fn unsupported(config: &Config) -> Vec<String> {
             let addr = a.address;
             let mut not_applied = Vec::new();
             for (set, what) in [
-                (a.home, "home"),
-                (a.mngtmpaddr, "mngtmpaddr"),
-                (a.noprefixroute, "noprefixroute"),
-                (a.autojoin, "autojoin"),
                 (a.use_vmac, "use_vmac"),
-                (a.preferred_lft.is_some(), "preferred_lft"),
                 (a.track_group.is_some(), "track_group"),
             ] {
                 if set {
@@ -688,6 +692,19 @@ fn vip(i: &VrrpInstance, interface: &str, a: &conf::model::IpAddress) -> Result<
         scope: a.scope.map(conf::model::Scope::value),
         broadcast,
         peer: a.peer.map(|p| (p.ip(), p.prefix())),
+        flags: [
+            (a.home, AddressFlags::Homeaddress),
+            (a.mngtmpaddr, AddressFlags::Managetempaddr),
+            (a.noprefixroute, AddressFlags::Noprefixroute),
+            (a.autojoin, AddressFlags::Mcautojoin),
+        ]
+        .into_iter()
+        .filter(|(set, _)| *set)
+        .fold(AddressFlags::empty(), |acc, (_, f)| acc | f),
+        preferred_lft: a.preferred_lft.map(|p| match p {
+            conf::model::PreferredLft::Forever => u32::MAX,
+            conf::model::PreferredLft::Seconds(s) => s,
+        }),
     })
 }
 
@@ -966,7 +983,7 @@ mod tests {
     #[test]
     fn what_vrrpd_does_not_do_yet_is_named_with_its_location() {
         let p = load(
-            "vrrp_instance R {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  192.0.2.7/24 dev eth1 preferred_lft 0\n }\n virtual_routes {\n  198.51.100.0/24 via 192.0.2.1 or 192.0.2.2\n }\n virtual_rules {\n  from 192.0.2.7 table 100 realms 3\n }\n}\n",
+            "vrrp_instance R {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  192.0.2.7/24 dev eth1 track_group G\n }\n virtual_routes {\n  198.51.100.0/24 via 192.0.2.1 or 192.0.2.2\n }\n virtual_rules {\n  from 192.0.2.7 table 100 realms 3\n }\n}\n",
         )
         .unwrap();
         let has = |at: &str, what: &str| {
@@ -974,7 +991,7 @@ mod tests {
                 .iter()
                 .any(|u| u.starts_with(at) && u.contains(what))
         };
-        assert!(has("t.conf:5:", "preferred_lft"), "{:?}", p.unsupported);
+        assert!(has("t.conf:5:", "track_group"), "{:?}", p.unsupported);
         assert!(has("t.conf:8:", "`or`"), "{:?}", p.unsupported);
         assert!(has("t.conf:11:", "realms"), "{:?}", p.unsupported);
         // What is applied is not reported.
@@ -984,7 +1001,7 @@ mod tests {
     #[test]
     fn vip_options_are_resolved() {
         let s = specs(
-            "vrrp_instance O {\n interface eth0\n virtual_router_id 8\n virtual_ipaddress {\n  192.0.2.10/24 brd + scope link label eth0:web\n  192.0.2.11/24 brd - dev eth1\n  192.0.2.12/32 brd + dev eth0\n  192.0.2.13 peer 192.0.2.99/32 scope host\n  192.0.2.14/24 brd 192.0.2.127\n }\n}\n",
+            "vrrp_instance O {\n interface eth0\n virtual_router_id 8\n virtual_ipaddress {\n  192.0.2.10/24 brd + scope link label eth0:web\n  192.0.2.11/24 brd - dev eth1\n  192.0.2.12/32 brd + dev eth0\n  192.0.2.13 peer 192.0.2.99/32 scope host\n  192.0.2.14/24 brd 192.0.2.127 noprefixroute preferred_lft 0\n }\n}\n",
         );
         let v = &s[0].vips;
         assert_eq!(v[0].broadcast, Some(Ipv4Addr::new(192, 0, 2, 255)));
@@ -1000,6 +1017,8 @@ mod tests {
         assert_eq!(v[3].peer, Some(("192.0.2.99".parse().unwrap(), 32)));
         assert_eq!(v[3].scope, Some(254));
         assert_eq!(v[4].broadcast, Some(Ipv4Addr::new(192, 0, 2, 127)));
+        assert_eq!(v[4].flags, AddressFlags::Noprefixroute);
+        assert_eq!(v[4].preferred_lft, Some(0));
     }
 
     #[test]

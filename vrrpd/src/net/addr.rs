@@ -118,7 +118,7 @@ fn is_ipv6_link_local(a: &Ipv6Addr) -> bool {
 
 /// What `virtual_ipaddress` can say about an address besides the address
 /// itself (ip-address(8) options, as keepalived passes them to the kernel).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressOptions {
     /// `label`: IPv4 only (`IFA_LABEL`); the kernel keeps no labels for
     /// IPv6.
@@ -131,6 +131,26 @@ pub struct AddressOptions {
     /// `peer ADDR[/LEN]`: the other end of a point-to-point address. The
     /// message then carries the peer as `IFA_ADDRESS` and its prefix length.
     pub peer: Option<(IpAddr, u8)>,
+    /// `home`, `mngtmpaddr`, `noprefixroute`, `autojoin`: `IFA_F_*` bits
+    /// sent in `IFA_FLAGS` (most do not fit the header's byte).
+    pub flags: AddressFlags,
+    /// `preferred_lft` in seconds (`None`: forever, except the deprecated
+    /// IPv6 /128 VIP below).
+    pub preferred_lft: Option<u32>,
+}
+
+// By hand: the flags type has no `Default`.
+impl Default for AddressOptions {
+    fn default() -> Self {
+        AddressOptions {
+            label: None,
+            scope: None,
+            broadcast: None,
+            peer: None,
+            flags: AddressFlags::empty(),
+            preferred_lft: None,
+        }
+    }
 }
 
 /// Builds the `RTM_NEWADDR` message that adds a virtual IP.
@@ -181,6 +201,13 @@ pub fn add_message_with(
             if let Some(label) = &opts.label {
                 msg.attributes.push(AddressAttribute::Label(label.clone()));
             }
+            if !opts.flags.is_empty() {
+                msg.attributes.push(AddressAttribute::Flags(opts.flags));
+            }
+            if let Some(preferred) = opts.preferred_lft {
+                msg.attributes
+                    .push(AddressAttribute::CacheInfo(lifetimes(preferred)));
+            }
         }
         IpAddr::V6(_) => {
             msg.header.family = AddressFamily::Inet6;
@@ -188,16 +215,28 @@ pub fn add_message_with(
             msg.attributes.push(AddressAttribute::Local(addr));
             msg.attributes.push(AddressAttribute::Address(remote));
             msg.attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
-            if prefix_len == 128 && opts.peer.is_none() {
-                let mut lifetimes = CacheInfo::default();
-                lifetimes.ifa_preferred = 0;
-                lifetimes.ifa_valid = u32::MAX;
-                msg.attributes.push(AddressAttribute::CacheInfo(lifetimes));
+                .push(AddressAttribute::Flags(AddressFlags::Nodad | opts.flags));
+            let preferred = match opts.preferred_lft {
+                Some(p) => Some(p),
+                None if prefix_len == 128 && opts.peer.is_none() => Some(0),
+                None => None,
+            };
+            if let Some(p) = preferred {
+                msg.attributes
+                    .push(AddressAttribute::CacheInfo(lifetimes(p)));
             }
         }
     }
     msg
+}
+
+/// Address lifetimes: preferred for `preferred` seconds (0: deprecated at
+/// once), valid forever.
+fn lifetimes(preferred: u32) -> CacheInfo {
+    let mut c = CacheInfo::default();
+    c.ifa_preferred = preferred;
+    c.ifa_valid = u32::MAX;
+    c
 }
 
 /// Builds the `RTM_DELADDR` message that removes a virtual IP.
@@ -657,7 +696,7 @@ mod tests {
             label: Some("eth0:web".into()),
             scope: Some(253),
             broadcast: Some(Ipv4Addr::new(192, 0, 2, 255)),
-            peer: None,
+            ..AddressOptions::default()
         };
         let m = add_message_with(4, v4([192, 0, 2, 10]), 24, &opts);
         assert_eq!(m.header.scope, AddressScope::Link);
@@ -692,7 +731,7 @@ mod tests {
             label: Some("x".into()),
             scope: Some(254),
             broadcast: Some(Ipv4Addr::BROADCAST),
-            peer: None,
+            ..AddressOptions::default()
         };
         let m = add_message_with(4, "2001:db8::5".parse().unwrap(), 64, &opts);
         assert_eq!(m.header.scope, AddressScope::Host);
@@ -700,6 +739,36 @@ mod tests {
             a,
             AddressAttribute::Label(_) | AddressAttribute::Broadcast(_)
         )));
+    }
+
+    #[test]
+    fn flags_and_preferred_lifetime() {
+        let opts = AddressOptions {
+            flags: AddressFlags::Noprefixroute,
+            preferred_lft: Some(30),
+            ..AddressOptions::default()
+        };
+        let m = add_message_with(4, v4([192, 0, 2, 10]), 24, &opts);
+        assert!(m
+            .attributes
+            .contains(&AddressAttribute::Flags(AddressFlags::Noprefixroute)));
+        assert!(m
+            .attributes
+            .contains(&AddressAttribute::CacheInfo(lifetimes(30))));
+        // IPv6 keeps NODAD; a configured lifetime wins over the /128
+        // deprecation.
+        let opts = AddressOptions {
+            flags: AddressFlags::Mcautojoin,
+            preferred_lft: Some(u32::MAX),
+            ..AddressOptions::default()
+        };
+        let m = add_message_with(4, "2001:db8::5".parse().unwrap(), 128, &opts);
+        assert!(m.attributes.contains(&AddressAttribute::Flags(
+            AddressFlags::Nodad | AddressFlags::Mcautojoin
+        )));
+        assert!(m
+            .attributes
+            .contains(&AddressAttribute::CacheInfo(lifetimes(u32::MAX))));
     }
 
     #[test]
