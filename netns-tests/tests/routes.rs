@@ -33,14 +33,17 @@ fn instance(prio: u8, extra: &str) -> Instance {
 }
 
 /// The routes and the rule of the brief: a gateway route in main, a
-/// blackhole, one in table 100, and a source rule into table 100.
+/// blackhole, one in table 100, and a source rule into table 100; and the
+/// same kind for IPv6.
 const ROUTES: &str = "\
 virtual_routes {
     198.51.100.0/24 via 192.0.2.1 dev eth0
     blackhole 203.0.113.0/24
+    2001:db8:5::/48 via 2001:db8::1 dev eth0
     198.51.100.0/24 via 192.0.2.1 table 100
 }
 virtual_rules {
+    from 2001:db8::200 table 100
     from 192.0.2.200 table 100
 }";
 
@@ -48,9 +51,9 @@ fn ns(t: &Topology, node: Node) -> String {
     t.node(node).ns.clone()
 }
 
-/// Which of the four entries of [`ROUTES`] `node` has, as the kernel
+/// Which of the six entries of [`ROUTES`] `node` has, as the kernel
 /// reports them (each tagged `proto keepalived`).
-fn virtuals(t: &Topology, node: Node) -> [bool; 4] {
+fn virtuals(t: &Topology, node: Node) -> [bool; 6] {
     let ns = ns(t, node);
     let main = t.ip(&ns, ["route", "show", "198.51.100.0/24"]).unwrap();
     let black = t.ip(&ns, ["route", "show", "203.0.113.0/24"]).unwrap();
@@ -58,17 +61,23 @@ fn virtuals(t: &Topology, node: Node) -> [bool; 4] {
         .ip(&ns, ["route", "show", "table", "100"])
         .unwrap_or_default();
     let rules = t.ip(&ns, ["rule", "show"]).unwrap();
+    let main6 = t
+        .ip(&ns, ["-6", "route", "show", "2001:db8:5::/48"])
+        .unwrap();
+    let rules6 = t.ip(&ns, ["-6", "rule", "show"]).unwrap();
     [
         main.contains("198.51.100.0/24 via 192.0.2.1 dev eth0 proto keepalived"),
         black.contains("blackhole 203.0.113.0/24 proto keepalived"),
         t100.contains("198.51.100.0/24 via 192.0.2.1 dev eth0 proto keepalived"),
         rules.contains("from 192.0.2.200 lookup 100 proto keepalived"),
+        main6.contains("2001:db8:5::/48 via 2001:db8::1 dev eth0 proto keepalived"),
+        rules6.contains("from 2001:db8::200 lookup 100 proto keepalived"),
     ]
 }
 
 fn wait_virtuals(t: &Topology, node: Node, want: bool) {
     let what = format!("{} has all routes/rules: {want}", t.node(node).name);
-    let r = t.wait_until(&what, WAIT, || Ok(virtuals(t, node) == [want; 4]));
+    let r = t.wait_until(&what, WAIT, || Ok(virtuals(t, node) == [want; 6]));
     assert!(r.is_ok(), "{what}: now {:?}", virtuals(t, node));
 }
 
@@ -225,13 +234,13 @@ fn routes_and_rules_follow_the_master() {
     t.start(Node(2), Daemon::Vrrpd, &c2).unwrap();
     t.wait_for_sole_holder(Node(1), v, WAIT).unwrap();
     wait_virtuals(&t, Node(1), true);
-    assert_eq!(virtuals(&t, Node(2)), [false; 4], "backup has none");
+    assert_eq!(virtuals(&t, Node(2)), [false; 6], "backup has none");
 
     // SIGTERM: they move with the VIP and leave the stopped node.
     t.stop_daemon(Node(1), WAIT).unwrap();
     t.wait_for_sole_holder(Node(2), v, WAIT).unwrap();
     wait_virtuals(&t, Node(2), true);
-    assert_eq!(virtuals(&t, Node(1)), [false; 4], "stopped node keeps none");
+    assert_eq!(virtuals(&t, Node(1)), [false; 6], "stopped node keeps none");
 
     // n1 comes back and preempts: n2 removes its copies on leaving MASTER.
     t.start(Node(1), Daemon::Vrrpd, &c1).unwrap();
@@ -246,7 +255,7 @@ fn routes_and_rules_follow_the_master() {
     t.wait_until("n2 takes the VIP", WAIT, || t.has_addr(Node(2), v))
         .unwrap();
     wait_virtuals(&t, Node(2), true);
-    assert_eq!(virtuals(&t, Node(1)), [true; 4], "a SIGKILL leaves them");
+    assert_eq!(virtuals(&t, Node(1)), [true; 6], "a SIGKILL leaves them");
     // An operator's route to the same destination is not ours.
     let ns1 = ns(&t, Node(1));
     t.ip(
@@ -267,8 +276,8 @@ fn routes_and_rules_follow_the_master() {
     t.start(Node(1), Daemon::Vrrpd, &low).unwrap();
     wait_virtuals(&t, Node(1), false);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(virtuals(&t, Node(1)), [false; 4]);
-    assert_eq!(virtuals(&t, Node(2)), [true; 4]);
+    assert_eq!(virtuals(&t, Node(1)), [false; 6]);
+    assert_eq!(virtuals(&t, Node(2)), [true; 6]);
     let own = t.ip(&ns1, ["route", "show", "203.0.113.0/24"]).unwrap();
     assert!(
         own.contains("blackhole 203.0.113.0/24 proto static metric 5"),
@@ -323,7 +332,7 @@ fn a_reload_applies_only_the_difference() {
     reloads(1);
     let seen = std::fs::read_to_string(&monitor).unwrap_or_default();
     assert!(seen.trim().is_empty(), "netlink changes: {seen}");
-    assert_eq!(virtuals(&t, Node(1)), [true; 4]);
+    assert_eq!(virtuals(&t, Node(1)), [true; 6]);
 
     // One route goes, one comes, the rest stays untouched.
     let changed = ROUTES
