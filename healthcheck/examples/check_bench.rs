@@ -4,6 +4,7 @@
 //! cargo run --release -p healthcheck --example check_bench -- \
 //!     [--tcp N] [--http N] [--seconds|--secs S] [--warmup W] [--rt mt,ct,mt+rst,ct+rst]
 //!     [--haproxy PATH | --no-haproxy] [--haproxy-nbthread N] [--no-netns]
+//!     [--max-concurrent N]
 //! ```
 //!
 //! Three processes, so that no side pays for another's sockets, memory or
@@ -91,6 +92,8 @@ struct Args {
     variants: Vec<Variant>,
     haproxy: Option<PathBuf>,
     haproxy_nbthread: Option<u32>,
+    /// Our driver's bound on concurrent attempts.
+    max_concurrent: usize,
     netns: bool,
 }
 
@@ -124,6 +127,7 @@ fn parse_args() -> anyhow::Result<Args> {
         variants: parse_variants("mt,ct,mt+rst")?,
         haproxy: Some(PathBuf::from("/usr/sbin/haproxy")),
         haproxy_nbthread: None,
+        max_concurrent: driver::DEFAULT_MAX_CONCURRENT,
         netns: true,
     };
     let mut it = std::env::args().skip(1);
@@ -138,6 +142,9 @@ fn parse_args() -> anyhow::Result<Args> {
             "--haproxy" => a.haproxy = Some(PathBuf::from(value()?)),
             "--no-haproxy" => a.haproxy = None,
             "--no-netns" => a.netns = false,
+            "--max-concurrent" => {
+                a.max_concurrent = value()?.parse().context("--max-concurrent")?
+            }
             "--haproxy-nbthread" => {
                 a.haproxy_nbthread = Some(value()?.parse().context("--haproxy-nbthread")?)
             }
@@ -152,7 +159,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "-h" | "--help" => {
                 println!(
                     "check_bench [--tcp N] [--http N] [--seconds S] [--warmup W] \
-                     [--rt mt,ct,mt+rst,ct+rst] [--haproxy PATH | --no-haproxy] [--haproxy-nbthread N] [--no-netns]"
+                     [--rt mt,ct,mt+rst,ct+rst] [--haproxy PATH | --no-haproxy] [--haproxy-nbthread N] [--no-netns] [--max-concurrent N]"
                 );
                 std::process::exit(0);
             }
@@ -674,7 +681,7 @@ fn ours(args: &Args, variant: Variant) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let driver = tokio::spawn(driver::run_with(
             checks,
-            driver::DEFAULT_MAX_CONCURRENT,
+            args.max_concurrent,
             utx,
             async {
                 let _ = stop_rx.await;
@@ -867,6 +874,7 @@ async fn run_ours(args: &Args, variant: Variant, be: &mut Backends) -> anyhow::R
         .arg(args.http.to_string())
         .args(["--seconds", &args.seconds.to_string()])
         .args(["--warmup", &args.warmup.to_string()])
+        .args(["--max-concurrent", &args.max_concurrent.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
