@@ -294,6 +294,13 @@ fn attach_origins(cfg: &mut Config, doc: &T<'_>, lines: &Lines) {
             });
             each(
                 t,
+                "track_virtual_server",
+                &mut g.track_virtual_server,
+                lines,
+                |x, _, o| x.origin = o,
+            );
+            each(
+                t,
                 "track_interface",
                 &mut g.track_interface,
                 lines,
@@ -362,6 +369,13 @@ fn attach_origins(cfg: &mut Config, doc: &T<'_>, lines: &Lines) {
             each(t, "track_bfd", &mut i.track_bfd, lines, |x, _, o| {
                 x.origin = o
             });
+            each(
+                t,
+                "track_virtual_server",
+                &mut i.track_virtual_server,
+                lines,
+                |x, _, o| x.origin = o,
+            );
         },
     );
     each(

@@ -398,6 +398,14 @@ impl V<'_> {
         for (kw, list, known) in refs {
             self.refs(name, kw, list, &known);
         }
+        let vs_names: Vec<String> = cfg.virtual_servers.iter().map(|v| v.describe()).collect();
+        let vs_names: Vec<&str> = vs_names.iter().map(String::as_str).collect();
+        self.refs(
+            name,
+            "track_virtual_server",
+            &i.track_virtual_server,
+            &vs_names,
+        );
     }
 
     fn refs(&mut self, owner: &str, kw: &str, list: &[TrackedRef], known: &[&str]) {
@@ -405,6 +413,7 @@ impl V<'_> {
             "track_script" => "vrrp_script",
             "track_process" => "vrrp_track_process",
             "track_bfd" => "bfd_instance",
+            "track_virtual_server" => "virtual_server",
             _ => "track_file",
         };
         for r in list {
@@ -485,6 +494,8 @@ impl V<'_> {
             .map(|s| s.name.as_str())
             .collect();
         let bfds: Vec<&str> = cfg.bfd_instances.iter().map(|s| s.name.as_str()).collect();
+        let vs_owned: Vec<String> = cfg.virtual_servers.iter().map(|v| v.describe()).collect();
+        let vs_names: Vec<&str> = vs_owned.iter().map(String::as_str).collect();
         for g in &cfg.sync_groups {
             if g.group.is_empty() {
                 self.warn(
@@ -531,6 +542,12 @@ impl V<'_> {
             self.refs(&g.name, "track_file", &g.track_file, &files);
             self.refs(&g.name, "track_process", &g.track_process, &procs);
             self.refs(&g.name, "track_bfd", &g.track_bfd, &bfds);
+            self.refs(
+                &g.name,
+                "track_virtual_server",
+                &g.track_virtual_server,
+                &vs_names,
+            );
         }
     }
 

@@ -33,6 +33,7 @@ pub mod daemon;
 pub mod drill;
 pub mod env;
 pub mod error;
+pub mod http;
 pub mod registry;
 pub mod resources;
 pub mod scale;

@@ -640,6 +640,16 @@ impl Topology {
             .map(|p| p.label.clone())
     }
 
+    /// Start `netns-tests-agent ARGS...` in `ns` (tracked, killed on drop).
+    pub fn spawn_agent(&self, ns: &str, label: &str, args: &[&str]) -> Result<i32> {
+        self.agent_cmd(ns, label, args)
+    }
+
+    /// The `netns-tests-agent` binary, for [`Topology::exec`].
+    pub fn agent_path(&self) -> &Path {
+        &self.agent
+    }
+
     fn agent_cmd(&self, ns: &str, label: &str, args: &[&str]) -> Result<i32> {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         self.spawn(ns, label, &self.agent.clone(), &args)

@@ -235,7 +235,8 @@ impl Runtime {
 
     /// Start the health checks of `config`'s virtual servers (none: a no-op).
     pub fn start_checkers(&mut self, config: &conf::model::Config) {
-        self.checkers = crate::checkers::Checkers::start(config, &Default::default());
+        self.checkers =
+            crate::checkers::Checkers::start(config, &Default::default(), self.track_tx.clone());
     }
 
     /// Read the current state of everything tracked, give it to the
@@ -272,6 +273,7 @@ impl Runtime {
                 TrackInput::Link { ifname, up } => t.interface_changed(ifname, *up),
                 TrackInput::File { name, value } => t.file_value(name, *value),
                 TrackInput::Process { name, count } => t.process_count(name, *count),
+                TrackInput::Pool { name, up } => t.pool_quorum(name, *up),
             };
             if let Some(state) = changed {
                 self.apply_track_state(i, now, state).await;
@@ -704,7 +706,11 @@ impl Runtime {
                                     Some(c) => c.stop().await,
                                     None => Default::default(),
                                 };
-                                self.checkers = crate::checkers::Checkers::start(&config, &snap);
+                                self.checkers = crate::checkers::Checkers::start(
+                                    &config,
+                                    &snap,
+                                    self.track_tx.clone(),
+                                );
                             }
                             None => warn!("reload: new configuration rejected; running configuration kept"),
                         }
@@ -995,6 +1001,11 @@ impl Runtime {
             "pid": std::process::id(),
             "instances": instances,
             "packets_discarded": self.rejects.counts(),
+            "health_checks": self.checkers.as_ref().map(|c| json!({
+                "virtual_servers": c.names,
+                "sinks": c.sink_lines,
+                "checks": healthcheck::stats::to_json(&c.stats()),
+            })),
         })
     }
 
@@ -1092,6 +1103,52 @@ impl Runtime {
             );
         }
         e.family(
+            "vrrp_tracker_reading",
+            "gauge",
+            "Each tracked item's reading: 1 up / 0 down (quorum for processes and virtual servers), the value of a track_file; absent while a script has no result.",
+        );
+        for s in &live {
+            let (n, v, i) = label(s);
+            for (kind, name, reading, _) in s.trackers.readings() {
+                if let Some(r) = reading {
+                    let k = kind.to_string();
+                    e.sample(
+                        "vrrp_tracker_reading",
+                        &[
+                            ("instance", &n),
+                            ("vrid", &v),
+                            ("interface", &i),
+                            ("kind", &k),
+                            ("tracker", name),
+                        ],
+                        r as f64,
+                    );
+                }
+            }
+        }
+        e.family(
+            "vrrp_tracker_fault_cause",
+            "gauge",
+            "1 while this tracked item alone would hold the instance in FAULT.",
+        );
+        for s in &live {
+            let (n, v, i) = label(s);
+            for (kind, name, _, offset) in s.trackers.readings() {
+                let k = kind.to_string();
+                e.sample(
+                    "vrrp_tracker_fault_cause",
+                    &[
+                        ("instance", &n),
+                        ("vrid", &v),
+                        ("interface", &i),
+                        ("kind", &k),
+                        ("tracker", name),
+                    ],
+                    if offset.is_none() { 1.0 } else { 0.0 },
+                );
+            }
+        }
+        e.family(
             "vrrp_packets_discarded_total",
             "counter",
             "Received VRRP packets discarded, by reason (RFC 5798 section 7.1).",
@@ -1103,7 +1160,13 @@ impl Runtime {
                 *n as f64,
             );
         }
-        e.finish()
+        let mut out = e.finish();
+        if let Some(c) = &self.checkers {
+            // healthcheck_* families: per-check counts, failures by reason
+            // and latency quantiles.
+            healthcheck::stats::to_prometheus(&c.stats(), &mut out);
+        }
+        out
     }
 
     fn log_status(&self) {

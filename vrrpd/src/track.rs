@@ -176,6 +176,8 @@ pub enum Kind {
     Interface,
     File,
     Process,
+    /// A virtual server's quorum (`track_virtual_server`, vrrpd extension).
+    Pool,
 }
 
 impl fmt::Display for Kind {
@@ -185,6 +187,7 @@ impl fmt::Display for Kind {
             Kind::Interface => "interface",
             Kind::File => "track_file",
             Kind::Process => "track_process",
+            Kind::Pool => "virtual_server",
         })
     }
 }
@@ -254,6 +257,8 @@ fn describe(item: &Item) -> String {
     let word = match (item.kind, up) {
         (Kind::Process, true) => "has quorum",
         (Kind::Process, false) => "lost quorum",
+        (Kind::Pool, true) => "has quorum",
+        (Kind::Pool, false) => "lost quorum",
         (_, true) => "up",
         (_, false) => "down",
     };
@@ -364,6 +369,34 @@ impl Trackers {
         });
     }
 
+    /// Track the quorum of the virtual server `name` (as
+    /// `VirtualServer::describe` writes it). Assumed up until the health
+    /// checks report (the pools publish their state as soon as they start),
+    /// so an instance does not start in FAULT for a pool it never lost.
+    pub fn add_pool(&mut self, name: &str, weight: i32, reverse: bool) {
+        self.push(Item {
+            kind: Kind::Pool,
+            name: name.to_owned(),
+            weight,
+            reverse,
+            state: ItemState::UpDown(true),
+            quorum: None,
+        });
+    }
+
+    /// The health checks report a virtual server's quorum.
+    pub fn pool_quorum(&mut self, name: &str, up: bool) -> Option<TrackState> {
+        self.set_updown(Kind::Pool, name, up)?;
+        self.update(
+            Kind::Pool,
+            name,
+            format!(
+                "virtual_server {name} {}",
+                if up { "has quorum" } else { "lost quorum" }
+            ),
+        )
+    }
+
     fn push(&mut self, item: Item) {
         // keepalived ignores a duplicate ("duplicate track_script ... -
         // ignoring"); the first one wins.
@@ -396,6 +429,7 @@ impl Trackers {
         let mut scripts: Vec<_> = inst.track_script.iter().collect();
         let mut files: Vec<_> = inst.track_file.iter().collect();
         let mut procs: Vec<_> = inst.track_process.iter().collect();
+        let mut pools: Vec<_> = inst.track_virtual_server.iter().collect();
         // keepalived: trackers of a sync group member only put it in FAULT
         // (weight 0), because members with different effective priorities
         // could not move together; `sync_group_tracking_weight` keeps the
@@ -416,6 +450,7 @@ impl Trackers {
             scripts.extend(g.track_script.iter());
             files.extend(g.track_file.iter());
             procs.extend(g.track_process.iter());
+            pools.extend(g.track_virtual_server.iter());
         }
         for i in ifs {
             t.add_interface(
@@ -472,6 +507,12 @@ impl Trackers {
                 p.quorum,
                 p.quorum_max,
             );
+        }
+        for r in pools {
+            // Weight 0 unless written: a node that lost its backends
+            // gives up the addresses in front of them.
+            let w = weight(r.weight.unwrap_or(0), "track_virtual_server", &r.name);
+            t.add_pool(&r.name, w, r.reverse);
         }
         t.last = t.compute(String::new(), None);
         Ok(t)
@@ -539,6 +580,26 @@ impl Trackers {
     }
 
     /// Names of the tracked items of one kind.
+    /// Every tracked item as (kind, name, reading, priority offset it
+    /// gives now): the reading is 1/0 for up/down (quorum for processes
+    /// and virtual servers), the value for a track_file, `None` for a
+    /// script without a result yet; the offset is `None` when the item
+    /// holds the instance in FAULT.
+    pub fn readings(&self) -> impl Iterator<Item = (Kind, &str, Option<i64>, Option<i64>)> {
+        self.items.iter().map(|i| {
+            let reading = match &i.state {
+                ItemState::File(v) => Some(*v),
+                ItemState::UpDown(up) => Some(i64::from(*up)),
+                ItemState::Script(rf) => match rf.status() {
+                    Status::Pending => None,
+                    Status::Up => Some(1),
+                    Status::Down => Some(0),
+                },
+            };
+            (i.kind, i.name.as_str(), reading, contribution(i))
+        })
+    }
+
     pub fn tracked(&self, kind: Kind) -> impl Iterator<Item = &str> {
         self.items
             .iter()

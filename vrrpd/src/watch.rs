@@ -29,10 +29,27 @@ use tracing::{debug, warn};
 /// What a watcher saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrackInput {
-    Script { name: String, result: ScriptResult },
-    Link { ifname: String, up: bool },
-    File { name: String, value: i64 },
-    Process { name: String, count: usize },
+    Script {
+        name: String,
+        result: ScriptResult,
+    },
+    Link {
+        ifname: String,
+        up: bool,
+    },
+    File {
+        name: String,
+        value: i64,
+    },
+    Process {
+        name: String,
+        count: usize,
+    },
+    /// A virtual server's quorum, from the health checks.
+    Pool {
+        name: String,
+        up: bool,
+    },
 }
 
 /// How often track files and the process table are read.

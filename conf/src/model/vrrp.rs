@@ -344,6 +344,12 @@ pub struct SyncGroup {
     pub track_process: Vec<TrackedRef>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub track_bfd: Vec<TrackedRef>,
+    /// vrrpd extension: `track_virtual_server { 192.0.2.10:80 [weight N
+    /// [reverse]] }` follows a virtual server's quorum; the name is the
+    /// virtual server as `VirtualServer::describe` writes it (`ADDR:PORT`,
+    /// `[ADDR6]:PORT`, quoted `"fwmark N"` or `"group NAME"`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub track_virtual_server: Vec<TrackedRef>,
     #[serde(skip_serializing_if = "Notify::is_empty")]
     pub notify: Notify,
     #[serde(skip_serializing_if = "is_false")]
@@ -500,6 +506,12 @@ pub struct VrrpInstance {
     pub track_process: Vec<TrackedRef>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub track_bfd: Vec<TrackedRef>,
+    /// vrrpd extension: `track_virtual_server { 192.0.2.10:80 [weight N
+    /// [reverse]] }` follows a virtual server's quorum; the name is the
+    /// virtual server as `VirtualServer::describe` writes it (`ADDR:PORT`,
+    /// `[ADDR6]:PORT`, quoted `"fwmark N"` or `"group NAME"`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub track_virtual_server: Vec<TrackedRef>,
     #[serde(skip_serializing_if = "is_false")]
     pub dont_track_primary: bool,
     #[serde(skip_serializing_if = "Notify::is_empty")]
@@ -590,6 +602,7 @@ impl Default for VrrpInstance {
             track_file: Vec::new(),
             track_process: Vec::new(),
             track_bfd: Vec::new(),
+            track_virtual_server: Vec::new(),
             dont_track_primary: false,
             notify: Notify::default(),
             notify_priority_changes: false,

@@ -41,6 +41,22 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Answer HTTP requests with 200 and this name, until killed.
+    HttpServe {
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        #[arg(long)]
+        name: String,
+    },
+    /// Send COUNT `GET /` one after the other; print a JSON summary.
+    HttpGet {
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        count: u64,
+        #[arg(long, default_value_t = 0)]
+        interval_ms: u64,
+    },
     /// Record VRRP adverts entering the switch until SIGTERM.
     Capture {
         #[arg(long)]
@@ -83,6 +99,22 @@ fn main() -> Result<()> {
             })
             .context("probe")?;
             agent::write_records(&out, &records).context("write probe records")
+        }
+        Cmd::HttpServe { addr, name } => {
+            netns_tests::http::serve(addr, &name).context("http-serve")
+        }
+        Cmd::HttpGet {
+            addr,
+            count,
+            interval_ms,
+        } => {
+            let sum = netns_tests::http::get_many(
+                addr,
+                count,
+                std::time::Duration::from_millis(interval_ms),
+            );
+            println!("{}", serde_json::to_string(&sum).context("summary")?);
+            Ok(())
         }
         Cmd::Capture { out, exclude_if } => agent::capture(&out, &exclude_if).context("capture"),
         Cmd::AdvertTimes {

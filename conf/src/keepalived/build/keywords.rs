@@ -360,6 +360,7 @@ pub(super) static KEYWORDS: &[&str] = &[
     "tos",
     "track_bfd",
     "track_bfd_legacy",
+    "track_virtual_server",
     "track_file",
     "track_group",
     "track_interface",

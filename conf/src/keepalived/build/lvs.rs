@@ -242,7 +242,9 @@ impl Builder<'_> {
         // The scheduler only matters to IPVS (global_defs usually comes
         // first, so its lb_sink is known here).
         let ipvs = matches!(
-            vs.lb_sink.as_ref().or(self.cfg.global_defs.lb_sink.as_ref()),
+            vs.lb_sink
+                .as_ref()
+                .or(self.cfg.global_defs.lb_sink.as_ref()),
             None | Some(LbSink::Ipvs)
         );
         if ipvs && !vs.origin.has("lb_algo") && !vs.origin.has("lvs_sched") {

@@ -412,6 +412,10 @@ impl Builder<'_> {
                 let l = self.tracked_refs(c, -253, 253);
                 t.bfd.extend(l);
             }
+            "track_virtual_server" => {
+                let l = self.tracked_refs(c, -254, 254);
+                t.virtual_server.extend(l);
+            }
             _ => return None,
         }
         Some(true)
@@ -470,6 +474,7 @@ impl Builder<'_> {
                 file: &mut g.track_file,
                 process: &mut g.track_process,
                 bfd: &mut g.track_bfd,
+                virtual_server: &mut g.track_virtual_server,
             };
             if let Some(ok) = self.track_kw(c, lists) {
                 if ok {
@@ -548,6 +553,7 @@ impl Builder<'_> {
                 file: &mut v.track_file,
                 process: &mut v.track_process,
                 bfd: &mut v.track_bfd,
+                virtual_server: &mut v.track_virtual_server,
             };
             if let Some(ok) = self.track_kw(c, lists) {
                 if ok {
@@ -967,4 +973,5 @@ struct TrackLists<'a> {
     file: &'a mut Vec<TrackedRef>,
     process: &'a mut Vec<TrackedRef>,
     bfd: &'a mut Vec<TrackedRef>,
+    virtual_server: &'a mut Vec<TrackedRef>,
 }
