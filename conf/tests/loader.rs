@@ -433,3 +433,15 @@ fn no_accept_is_kept() {
         .unwrap();
     assert!(!back.vrrp_instances[0].accept);
 }
+
+/// keepalived: `alpha` on a virtual_server makes all its checkers start
+/// down; a checker or real server can still say otherwise.
+#[test]
+fn virtual_server_alpha_reaches_its_checkers() {
+    let text = "virtual_server 192.0.2.10 80 {\n    lb_algo rr\n    alpha\n    real_server 192.0.2.21 80 {\n        TCP_CHECK {\n        }\n    }\n    real_server 192.0.2.22 80 {\n        TCP_CHECK {\n            alpha no\n        }\n    }\n}\n";
+    let l = conf::load_keepalived_str("t.conf", text, &conf::ParseOptions::default());
+    assert!(!l.diagnostics.has_errors(), "{}", l.diagnostics);
+    let vs = &l.config.virtual_servers[0];
+    assert!(vs.real_servers[0].checkers[0].alpha);
+    assert!(!vs.real_servers[1].checkers[0].alpha);
+}

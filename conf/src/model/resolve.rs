@@ -156,6 +156,9 @@ pub fn instance(i: &mut VrrpInstance, g: &GlobalDefs) -> Notes {
 pub fn virtual_server(vs: &mut VirtualServer) {
     let vsd = &vs.check_defaults;
     let vs_delay_loop = vs.delay_loop;
+    // keepalived: `alpha` on the virtual server makes every checker start
+    // down (the block-level default, not only the check_defaults one).
+    let vs_alpha = vs.alpha;
     for rs in vs.real_servers.iter_mut() {
         if !rs.origin.has("lvs_method") {
             rs.lvs_method = vs.lb_kind;
@@ -170,7 +173,7 @@ pub fn virtual_server(vs: &mut VirtualServer) {
         }
         let rsd = &rs.check_defaults;
         for ck in rs.checkers.iter_mut() {
-            checker(ck, rsd, vsd, vs_delay_loop);
+            checker(ck, rsd, vsd, vs_delay_loop, vs_alpha);
         }
     }
 }
@@ -184,6 +187,7 @@ fn checker(
     rsd: &super::CheckDefaults,
     vsd: &super::CheckDefaults,
     vs_delay_loop: Duration,
+    vs_alpha: bool,
 ) {
     // One pass over the written keys (this runs for every checker of a
     // config that may have tens of thousands).
@@ -205,7 +209,7 @@ fn checker(
         ck.delay_loop = pick(&rsd.delay_loop, &vsd.delay_loop).unwrap_or(vs_delay_loop);
     }
     if !al {
-        ck.alpha = pick(&rsd.alpha, &vsd.alpha).unwrap_or(false);
+        ck.alpha = pick(&rsd.alpha, &vsd.alpha).unwrap_or(vs_alpha);
     }
     if !ct {
         ck.connect_timeout =
