@@ -235,8 +235,11 @@ impl Runtime {
 
     /// Start the health checks of `config`'s virtual servers (none: a no-op).
     pub fn start_checkers(&mut self, config: &conf::model::Config) {
-        self.checkers =
-            crate::checkers::Checkers::start(config, &Default::default(), self.track_tx.clone());
+        self.checkers = crate::checkers::Checkers::start(
+            config,
+            &crate::checkers::Stopped::default(),
+            self.track_tx.clone(),
+        );
     }
 
     /// Read the current state of everything tracked, give it to the
@@ -702,15 +705,20 @@ impl Runtime {
                                 self.reload(plan).await;
                                 // Checks that exist in both configurations
                                 // keep their state: no server flaps.
-                                let snap = match self.checkers.take() {
+                                let last = match self.checkers.take() {
                                     Some(c) => c.stop().await,
                                     None => Default::default(),
                                 };
                                 self.checkers = crate::checkers::Checkers::start(
                                     &config,
-                                    &snap,
+                                    &last,
                                     self.track_tx.clone(),
                                 );
+                                // A load balancer no longer configured keeps
+                                // nothing of ours.
+                                if self.checkers.is_none() {
+                                    last.remove_ipvs().await;
+                                }
                             }
                             None => warn!("reload: new configuration rejected; running configuration kept"),
                         }
@@ -757,7 +765,8 @@ impl Runtime {
         }
         self.watchers = Watchers::default();
         if let Some(c) = self.checkers.take() {
-            c.stop().await;
+            // keepalived removes the IPVS services it created on exit.
+            c.stop().await.remove_ipvs().await;
         }
         // Let the last notifications (STOP) run before the process exits.
         let notifier = std::mem::replace(&mut self.notifier, Notifier::spawn(Default::default()));
@@ -768,10 +777,9 @@ impl Runtime {
     /// Apply a new configuration: instances whose configuration did not
     /// change keep running untouched (a master stays master, its VIPs are not
     /// touched); removed ones give up at once (priority 0, VIPs removed);
-    /// changed ones are replaced by a fresh instance.
-    ///
-    /// Replacing a changed master releases and re-acquires its VIPs; a
-    /// hand-over without that flap is future work (issue 4).
+    /// changed ones keeping their identity are updated in place
+    /// ([`Runtime::update_in_place`]); the others are replaced by a fresh
+    /// instance.
     async fn reload(&mut self, plan: Plan) {
         let now = Instant::now();
         let Plan {
@@ -861,6 +869,10 @@ impl Runtime {
         let mut cfg = spec.fsm.clone();
         cfg.primary_addr = self.slots[i].src;
         self.slots[i].spec = spec;
+        if !gone.vips.is_empty() {
+            // A pending lower-priority burst would announce a VIP we drop.
+            self.slots[i].lower_prio_burst = None;
+        }
         if self.slots[i].vips_installed {
             self.remove_vips(link, &gone, &name, "removed by reload")
                 .await;
