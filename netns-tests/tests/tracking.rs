@@ -214,4 +214,11 @@ fn virtual_server_checks_run_in_vrrpd_and_fire_notify_scripts() {
     let log = vrrpd_log(&t, Node(1));
     assert!(log.contains("pool change"), "{log}");
     assert!(log.contains("health checks started"), "{log}");
+    // No lb_sink: IPVS, as keepalived, which this kernel does not have.
+    // The operator is told at start-up, the checks run anyway.
+    assert!(
+        log.contains("IPVS not available: the kernel has no ip_vs module"),
+        "{log}"
+    );
+    assert!(log.contains("virtual server(s) use IPVS"), "{log}");
 }

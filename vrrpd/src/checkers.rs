@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use conf::model::{Config, LbSink};
 use healthcheck::driver::Snapshot;
 use healthcheck::engine::Engine;
+use healthcheck::ipvs::{IpvsHandle, IpvsSink};
 use healthcheck::pool::PoolEvent;
 use healthcheck::sink::{
     dispatch, DownState, HaproxySink, HookSink, ScriptSink, Sink, SinkFuture, StatsAddr,
@@ -146,7 +147,8 @@ fn lb_sinks(
     config: &Config,
     engine: &Engine,
     ipvs_probe: impl Fn() -> Result<(), String>,
-) -> (Vec<Box<dyn Sink>>, Vec<String>) {
+    previous_ipvs: Option<&IpvsHandle>,
+) -> (Vec<Box<dyn Sink>>, Vec<String>, Option<IpvsHandle>) {
     let mut haproxy: BTreeMap<(String, bool), (HaproxySink, BTreeSet<usize>)> = BTreeMap::new();
     let mut scripts: BTreeMap<String, (ScriptSink, BTreeSet<usize>)> = BTreeMap::new();
     let mut ipvs = BTreeSet::new();
@@ -206,6 +208,7 @@ fn lb_sinks(
     }
     let mut out: Vec<Box<dyn Sink>> = Vec::new();
     let mut described = Vec::new();
+    let mut ipvs_handle = None;
     for ((socket, drain), (sink, vs)) in haproxy {
         described.push(format!(
             "haproxy {socket} ({} virtual servers, dead servers to {})",
@@ -226,8 +229,13 @@ fn lb_sinks(
     }
     if !ipvs.is_empty() {
         match ipvs_probe() {
-            Ok(()) => match healthcheck::ipvs::IpvsSink::from_config(config) {
+            Ok(()) => match previous_ipvs.map_or_else(
+                || IpvsSink::from_config(config),
+                // A reload changes only what changed in the table.
+                |h| IpvsSink::from_config_with(config, h),
+            ) {
                 Ok(sink) => {
+                    ipvs_handle = Some(sink.handle());
                     described.push(format!("ipvs ({} virtual servers)", ipvs.len()));
                     out.push(Box::new(Only {
                         inner: Box::new(sink),
@@ -259,7 +267,28 @@ fn lb_sinks(
             "none ({none} virtual servers: checks and notify scripts only)"
         ));
     }
-    (out, described)
+    (out, described, ipvs_handle)
+}
+
+/// What stopped checks leave for the next ones (a reload) or for the exit.
+#[derive(Default)]
+pub struct Stopped {
+    /// The checks' last state, so a reload starts where they were.
+    pub snapshot: Snapshot,
+    /// The IPVS table we programmed, if any.
+    pub ipvs: Option<IpvsHandle>,
+}
+
+impl Stopped {
+    /// Remove the IPVS services we created (exit, or no IPVS any more).
+    pub async fn remove_ipvs(self) {
+        if let Some(h) = self.ipvs {
+            match h.shutdown().await {
+                Ok(()) => tracing::info!("IPVS services removed"),
+                Err(e) => tracing::warn!(error = %e, "IPVS services not all removed"),
+            }
+        }
+    }
 }
 
 /// The running checks; [`Checkers::stop`] returns their state so a reload
@@ -269,6 +298,7 @@ pub struct Checkers {
     engine: JoinHandle<Snapshot>,
     sinks: JoinHandle<()>,
     stats: StatsHandle,
+    ipvs: Option<IpvsHandle>,
     /// One line per load balancer sink, for the status.
     pub sink_lines: Vec<String>,
     /// `describe()` of each virtual server, by index.
@@ -281,7 +311,7 @@ impl Checkers {
     /// runtime.
     pub fn start(
         config: &Config,
-        previous: &Snapshot,
+        previous: &Stopped,
         track_tx: mpsc::Sender<crate::watch::TrackInput>,
     ) -> Option<Checkers> {
         if config.virtual_servers.is_empty() {
@@ -289,18 +319,24 @@ impl Checkers {
         }
         let seed = u64::from(std::process::id());
         // rise/fall 1/1: keepalived's behaviour (retry does the rest).
-        let engine = Engine::from_config_with(config, 1, 1, Instant::now(), seed, previous);
+        let engine =
+            Engine::from_config_with(config, 1, 1, Instant::now(), seed, &previous.snapshot);
         let stats = engine.stats();
         let names: Vec<String> = config
             .virtual_servers
             .iter()
             .map(|v| v.describe())
             .collect();
-        let (lb, sink_lines) = lb_sinks(config, &engine, || {
-            healthcheck::ipvs::probe()
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
+        let (lb, sink_lines, ipvs) = lb_sinks(
+            config,
+            &engine,
+            || {
+                healthcheck::ipvs::probe()
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+            previous.ipvs.as_ref(),
+        );
         let mut sinks: Vec<Box<dyn Sink>> =
             vec![Box::new(LogSink), Box::new(HookSink::new(HOOK_TIMEOUT))];
         sinks.extend(lb);
@@ -327,6 +363,7 @@ impl Checkers {
             engine,
             sinks,
             stats,
+            ipvs,
             sink_lines,
             names,
         })
@@ -337,16 +374,20 @@ impl Checkers {
         self.stats.snapshot()
     }
 
-    /// Stop the checks; returns their last state.
-    pub async fn stop(mut self) -> Snapshot {
+    /// Stop the checks; returns their last state (and the IPVS table's,
+    /// which stays programmed until [`Stopped::remove_ipvs`]).
+    pub async fn stop(mut self) -> Stopped {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        let snap = (&mut self.engine).await.unwrap_or_else(|_| Snapshot::new());
+        let snapshot = (&mut self.engine).await.unwrap_or_else(|_| Snapshot::new());
         // The dispatcher ends when the engine's sender is gone; give queued
         // hooks a moment, then stop waiting.
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.sinks).await;
-        snap
+        Stopped {
+            snapshot,
+            ipvs: self.ipvs.take(),
+        }
     }
 }
 
@@ -380,9 +421,13 @@ mod tests {
         assert_eq!(effective_sink(&cfg, 2), LbSink::None, "global_defs");
         assert_eq!(effective_sink(&cfg, 3), LbSink::Ipvs);
         let engine = Engine::from_config(&cfg, 1, 1, Instant::now(), 1);
-        let (sinks, lines) = lb_sinks(&cfg, &engine, || {
-            Err("IPVS not available: no ip_vs".to_string())
-        });
+        let (sinks, lines, ipvs) = lb_sinks(
+            &cfg,
+            &engine,
+            || Err("IPVS not available: no ip_vs".to_string()),
+            None,
+        );
+        assert!(ipvs.is_none());
         // One HAProxy sink for the shared socket, one script sink; IPVS is
         // reported, not built.
         assert_eq!(sinks.len(), 2, "{lines:?}");
