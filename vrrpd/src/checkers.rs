@@ -7,6 +7,12 @@
 //! gives the default, else IPVS as keepalived), and the quorum watcher
 //! that feeds `track_virtual_server` trackers.
 //!
+//! The checks run on a thread of their own with its own tokio runtime, as
+//! keepalived runs them in a process of its own: tens of thousands of
+//! checks (TLS handshakes, scripts, DNS) must never delay an advert or a
+//! takeover on the VRRP thread. They talk to it only through channels and
+//! the statistics handle.
+//!
 //! ```text
 //!  Engine (checks + pools) --PoolEvent--> dispatch --+--> log sink
 //!        |                                           +--> hook sink (scripts)
@@ -295,8 +301,8 @@ impl Stopped {
 /// can start the new set where the old one was (no flapping servers).
 pub struct Checkers {
     stop: Option<oneshot::Sender<()>>,
-    engine: JoinHandle<Snapshot>,
-    sinks: JoinHandle<()>,
+    /// The checks' thread reports its last state here when it ends.
+    done: Option<oneshot::Receiver<Snapshot>>,
     stats: StatsHandle,
     ipvs: Option<IpvsHandle>,
     /// One line per load balancer sink, for the status.
@@ -344,15 +350,15 @@ impl Checkers {
             names: names.clone(),
             tx: track_tx,
         }));
-        let (tx, rx) = mpsc::channel(1024);
-        let sinks = tokio::spawn(dispatch(rx, sinks));
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let engine =
-            tokio::spawn(
-                engine.run(healthcheck::driver::DEFAULT_MAX_CONCURRENT, tx, async {
-                    let _ = stop_rx.await;
-                }),
-            );
+        let (done_tx, done_rx) = oneshot::channel::<Snapshot>();
+        let thread = std::thread::Builder::new()
+            .name("vrrpd-checks".into())
+            .spawn(move || run_checks(engine, sinks, stop_rx, done_tx));
+        if let Err(e) = thread {
+            tracing::error!(error = %e, "cannot start the health check thread; virtual servers are not checked");
+            return None;
+        }
         tracing::info!(
             virtual_servers = config.virtual_servers.len(),
             sinks = ?sink_lines,
@@ -360,8 +366,7 @@ impl Checkers {
         );
         Some(Checkers {
             stop: Some(stop_tx),
-            engine,
-            sinks,
+            done: Some(done_rx),
             stats,
             ipvs,
             sink_lines,
@@ -380,10 +385,15 @@ impl Checkers {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        let snapshot = (&mut self.engine).await.unwrap_or_else(|_| Snapshot::new());
-        // The dispatcher ends when the engine's sender is gone; give queued
-        // hooks a moment, then stop waiting.
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.sinks).await;
+        let snapshot = match self.done.take() {
+            // The thread gives queued hooks up to 5 s after the checks end.
+            Some(done) => tokio::time::timeout(Duration::from_secs(10), done)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_else(Snapshot::new),
+            None => Snapshot::new(),
+        };
         Stopped {
             snapshot,
             ipvs: self.ipvs.take(),
@@ -393,9 +403,49 @@ impl Checkers {
 
 impl Drop for Checkers {
     fn drop(&mut self) {
-        self.engine.abort();
-        self.sinks.abort();
+        // The thread stops its checks and ends on its own.
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
     }
+}
+
+/// The body of the checks' thread: the engine and the sinks on a runtime
+/// of their own, until `stop` (or the [`Checkers`] is dropped).
+fn run_checks(
+    engine: Engine,
+    sinks: Vec<Box<dyn Sink>>,
+    stop: oneshot::Receiver<()>,
+    done: oneshot::Sender<Snapshot>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "health check runtime");
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let (tx, rx) = mpsc::channel(1024);
+        let mut sinks: JoinHandle<()> = tokio::spawn(dispatch(rx, sinks));
+        let snapshot = engine
+            .run(healthcheck::driver::DEFAULT_MAX_CONCURRENT, tx, async {
+                let _ = stop.await;
+            })
+            .await;
+        // The dispatcher ends when the engine's sender is gone; give queued
+        // hooks (omega, notify_down) a moment, then stop waiting.
+        if tokio::time::timeout(Duration::from_secs(5), &mut sinks)
+            .await
+            .is_err()
+        {
+            sinks.abort();
+        }
+        let _ = done.send(snapshot);
+    });
 }
 
 #[cfg(test)]
