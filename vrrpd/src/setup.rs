@@ -1021,6 +1021,49 @@ mod tests {
         assert_eq!(v[4].preferred_lft, Some(0));
     }
 
+    /// keepalived's own sample files: what they say about addresses,
+    /// routes and rules is accepted by the planner (or reported as not
+    /// applied), never refused. The routes and rules samples plan fully.
+    #[test]
+    fn every_keepalived_sample_plans() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/testdata/keepalived-samples");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if !name.starts_with("keepalived.conf") {
+                continue;
+            }
+            let opts = conf::keepalived::lexer::ParseOptions::default();
+            let loaded = conf::load_file(&path, &opts);
+            assert!(
+                !loaded.diagnostics.has_errors(),
+                "{name}: {}",
+                loaded.diagnostics
+            );
+            // Other refusals (an undefined track_script, use_vmac with
+            // IPv6) are not this test's business.
+            if let Err(e) = plan(&loaded.config) {
+                assert!(
+                    !matches!(e, SetupError::Address { .. } | SetupError::Route { .. }),
+                    "{name}: {e}"
+                );
+            }
+            if name.ends_with(".routes") || name.ends_with(".rules") {
+                let p = plan(&loaded.config).unwrap();
+                let (routes, rules): (usize, usize) = p
+                    .specs
+                    .iter()
+                    .map(|s| (s.routes.len(), s.rules.len()))
+                    .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+                assert!(routes + rules > 0, "{name}: {:?}", p.unsupported);
+            }
+            n += 1;
+        }
+        assert_eq!(n, 25);
+    }
+
     #[test]
     fn interfaces_of_vips_and_routes_are_tracked_unless_no_track() {
         let p = load(
