@@ -11,13 +11,103 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// Rows as aligned columns; the last column is not padded.
+fn table(rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; n];
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (k, (w, c)) in widths.iter().zip(r).enumerate() {
+            if k + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                let _ = write!(line, "{c:<w$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The health checks part: the sinks, then one line per check and
+/// virtual server using it.
+fn render_checks(hc: &Value, out: &mut String) {
+    if let Some(sinks) = hc["sinks"].as_array() {
+        for l in sinks {
+            let _ = writeln!(out, "load balancer: {}", s(l));
+        }
+    }
+    let mut rows = vec![[
+        "VIRTUAL SERVER",
+        "REAL SERVER",
+        "CHECK",
+        "UP",
+        "RUNS",
+        "FAILED",
+        "P50 MS",
+        "P99 MS",
+        "LAST",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let ms = |v: &Value| {
+        v.as_u64().map_or_else(
+            || "-".to_string(),
+            |us| format!("{:.1}", us as f64 / 1000.0),
+        )
+    };
+    for c in hc["checks"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+        let failed: u64 = c["downs_by_reason"]
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0);
+        let up = match c["up"].as_bool() {
+            Some(true) => "up",
+            Some(false) => "DOWN",
+            None => "-",
+        };
+        let last = match c["last"]["reason"].as_str() {
+            Some(r) if !r.is_empty() => r.to_string(),
+            _ => "-".to_string(),
+        };
+        for sub in c["subscribers"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
+            rows.push(vec![
+                s(&sub["vs_name"]),
+                s(&sub["rs_name"]),
+                s(&c["kind"]),
+                up.to_string(),
+                s(&c["runs"]),
+                failed.to_string(),
+                ms(&c["latency"]["p50_us"]),
+                ms(&c["latency"]["p99_us"]),
+                last.clone(),
+            ]);
+        }
+    }
+    if rows.len() > 1 {
+        out.push_str(&table(&rows));
+    }
+}
+
 /// The table for a vrrpd `status` document. Unknown or missing fields print
 /// as `-`: an older daemon must not make the command fail.
 pub fn render(doc: &Value) -> String {
     let mut rows = vec![[
         "INSTANCE", "VRID", "IF", "VER", "STATE", "PRIO", "EFF", "MASTER", "VIPS",
     ]
-    .map(String::from)];
+    .map(String::from)
+    .to_vec()];
     for i in doc["instances"]
         .as_array()
         .map(Vec::as_slice)
@@ -31,7 +121,7 @@ pub fn render(doc: &Value) -> String {
             .as_array()
             .map(|v| v.iter().map(s).collect::<Vec<_>>().join(","))
             .unwrap_or_else(|| "-".into());
-        rows.push([
+        rows.push(vec![
             s(&i["name"]),
             s(&i["vrid"]),
             s(&i["interface"]),
@@ -43,25 +133,7 @@ pub fn render(doc: &Value) -> String {
             vips,
         ]);
     }
-    let mut widths = [0usize; 9];
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in &rows {
-        let mut line = String::new();
-        for (k, (w, c)) in widths.iter().zip(r).enumerate() {
-            if k + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                let _ = write!(line, "{c:<w$}  ");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let mut out = table(&rows);
     if let Some(d) = doc["packets_discarded"]
         .as_object()
         .filter(|d| !d.is_empty())
@@ -69,12 +141,47 @@ pub fn render(doc: &Value) -> String {
         let parts: Vec<String> = d.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(out, "discarded packets: {}", parts.join(" "));
     }
+    if doc["health_checks"].is_object() {
+        render_checks(&doc["health_checks"], &mut out);
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renders_health_checks() {
+        let doc: Value = serde_json::from_str(
+            r#"{"instances":[],"health_checks":{"sinks":["haproxy /run/h.sock (1 virtual servers, dead servers to maint)"],
+               "checks":[{"kind":"HTTP_GET","up":false,"runs":12,"downs_by_reason":{"refused":3,"timeout":1},
+                 "latency":{"p50_us":1500,"p99_us":20000},"last":{"reason":"refused"},
+                 "subscribers":[{"vs_name":"192.0.2.10:80","rs_name":"192.0.2.21:80"}]}]}}"#,
+        )
+        .unwrap();
+        let out = render(&doc);
+        assert!(out.contains("load balancer: haproxy /run/h.sock"), "{out}");
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("192.0.2.10:80"))
+            .unwrap();
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            cols,
+            [
+                "192.0.2.10:80",
+                "192.0.2.21:80",
+                "HTTP_GET",
+                "DOWN",
+                "12",
+                "4",
+                "1.5",
+                "20.0",
+                "refused"
+            ]
+        );
+    }
 
     #[test]
     fn renders_instances_and_discards() {
