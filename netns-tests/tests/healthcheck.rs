@@ -81,6 +81,17 @@ fn get(t: &Topology, front: SocketAddr, count: u64) -> GetSummary {
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// One command on vrrpd's control socket (the pid file with `.sock`).
+fn control(t: &Topology, node: Node, cmd: &str) -> String {
+    let sock = t.daemon_config(node).unwrap().with_extension("sock");
+    let mut s = std::os::unix::net::UnixStream::connect(&sock)
+        .unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
+    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
 fn wait(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
     let t0 = Instant::now();
     while !ok() {
@@ -238,12 +249,41 @@ fn dead_backends_go_to_maintenance_and_quorum_loss_moves_the_vip() {
     assert_eq!(back.ok, 8, "{back:?}");
     assert_eq!(back.by_body.len(), 4, "{back:?}");
 
-    // The status and /metrics show the checks.
     let log_before = vrrpd_log(&t, Node(1));
     assert!(
         log_before.contains("haproxy server found by address"),
         "{log_before}"
     );
+
+    // The status and the metrics show every check, with the failures the
+    // dead backends caused.
+    let status: serde_json::Value = serde_json::from_str(&control(&t, Node(1), "status")).unwrap();
+    let hc = &status["health_checks"];
+    assert_eq!(
+        hc["sinks"][0].as_str().unwrap().split(' ').next(),
+        Some("haproxy"),
+        "{hc}"
+    );
+    let checks = hc["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 4, "{hc}");
+    for c in checks {
+        assert_eq!(c["kind"], "HTTP_GET", "{c}");
+        assert!(c["runs"].as_u64().unwrap() > 0, "{c}");
+        assert!(c["latency"]["p99_us"].as_u64().is_some(), "{c}");
+    }
+    let failed: u64 = checks
+        .iter()
+        .filter_map(|c| c["downs_by_reason"].as_object())
+        .flat_map(|m| m.values().filter_map(|v| v.as_u64()))
+        .sum();
+    assert!(failed >= 2, "web3 and web4 failed at least once each: {hc}");
+    let metrics = control(&t, Node(1), "metrics");
+    assert!(
+        metrics.contains("# TYPE healthcheck_checks_total counter"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!("rs=\"{ip}:8083\"")), "{metrics}");
+    assert!(metrics.contains("vrrp_tracker_reading{"), "{metrics}");
 
     // Every backend gone: quorum lost, n1 goes to FAULT, n2 takes the VIP.
     for (_, _, pid) in &backends {
