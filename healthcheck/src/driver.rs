@@ -247,13 +247,16 @@ where
                 continue;
             };
             let permits = permits.clone();
-            let attempt = runner(spec);
+            let runner = runner.clone();
             let handle = running.spawn(async move {
                 // The permit is taken inside the task so the loop never
                 // waits; the attempt's deadline starts once it holds one.
                 let _permit = permits.acquire_owned().await;
                 let started = tokio::time::Instant::now().into_std();
-                (due, started, attempt.await)
+                // The attempt's future is made only now: it is sized for
+                // the largest checker (several KiB), and when the checks
+                // fall behind, thousands of tasks wait for a permit.
+                (due, started, runner(spec).await)
             });
             tasks.insert(handle.id(), due);
         }
