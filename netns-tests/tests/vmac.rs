@@ -81,14 +81,14 @@ fn vmac_master_answers_with_the_virtual_mac_and_failover_keeps_it() {
     let s = probe_stats(&t.finish_probe(run).unwrap());
     let names: Vec<&str> = s.responders.iter().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names, vec!["n1", "n2"]);
-    // With a VMAC both nodes own the same MAC and the switch follows the
-    // last frame it saw from it: a priority-0 repeat from the old master
-    // that crosses the new master's first advert sends the client's frames
-    // back to the old node until the new master's next frame (seen once in
-    // CI under load: 95 ms at advert 0.1 s). Without that race nothing is
-    // lost; with it, at most about one advert interval.
+    // Make-before-break loses nothing. It once lost 95 ms in CI: the
+    // backup, started a second earlier, sent IGMP reports for 224.0.0.18
+    // from its VMAC (same MAC as the master's), so the switch sent the
+    // client's frames to it until the master's next advert; vrrpd now
+    // turns those reports off (see the next test). A few ms of slack for a
+    // loaded machine.
     assert!(
-        s.lost <= 150,
+        s.lost <= 20,
         "make-before-break with a VMAC lost {} probes",
         s.lost
     );
@@ -132,4 +132,74 @@ fn keepalived_backup_takes_over_from_a_vmac_vrrpd() {
         t.has_addr(Node(2), v)
     })
     .unwrap();
+}
+
+/// A backup's VMAC carries the same MAC as the master's: any frame the
+/// kernel sends from it on its own (IPv6 DAD, MLD reports, router
+/// solicitations of a fresh interface) would move the switch's entry for
+/// that MAC, and the master's clients, to the backup. The switch must see
+/// the virtual MAC on the master's port only, while a backup starts.
+#[test]
+fn a_starting_vmac_backup_never_takes_the_virtual_mac_from_the_master() {
+    let test = "a_starting_vmac_backup_never_takes_the_virtual_mac_from_the_master";
+    if env::require_daemon(test, Daemon::Vrrpd).is_none() {
+        return;
+    }
+    let t = Topology::with_options(opts(2)).unwrap();
+    let (v, _) = vip(Family::V4, 0);
+    t.start(Node(1), Daemon::Vrrpd, &conf(1, 150, true))
+        .unwrap();
+    t.wait_for_sole_holder(Node(1), v, Duration::from_secs(10))
+        .unwrap();
+    let want = format!("00:00:5e:00:01:{VRID:02x}");
+    let port_of_vmac = || -> Option<String> {
+        let out = t
+            .exec(t.switch_ns(), ["bridge", "fdb", "show", "br", "br0"])
+            .ok()?;
+        out.lines()
+            .find(|l| l.starts_with(&want) && !l.contains("permanent"))
+            .and_then(|l| {
+                let mut w = l.split_whitespace();
+                while let Some(x) = w.next() {
+                    if x == "dev" {
+                        return w.next().map(str::to_owned);
+                    }
+                }
+                None
+            })
+    };
+    let master_port = t.node(Node(1)).port.clone();
+    let backup_port = t.node(Node(2)).port.clone();
+    t.start(Node(2), Daemon::Vrrpd, &conf(2, 100, true))
+        .unwrap();
+    // A fresh interface solicits routers after up to 1 s and again every
+    // 4 s; its MLD reports and DAD come within the first second.
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    while std::time::Instant::now() < until {
+        if let Some(p) = port_of_vmac() {
+            if seen.last() != Some(&p) {
+                seen.push(p);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !seen.contains(&backup_port),
+        "the switch learnt the virtual MAC on the backup's port: {seen:?} (master {master_port})"
+    );
+    assert!(t.has_addr(Node(1), v).unwrap());
+    // The setting that keeps the backup quiet is put back at exit.
+    let reports = |node: Node| {
+        t.exec(
+            &t.node(node).ns,
+            ["cat", "/proc/sys/net/ipv4/igmp_link_local_mcast_reports"],
+        )
+        .unwrap()
+        .trim()
+        .to_owned()
+    };
+    assert_eq!(reports(Node(2)), "0");
+    t.stop_daemon(Node(2), Duration::from_secs(10)).unwrap();
+    assert_eq!(reports(Node(2)), "1", "restored at exit");
 }

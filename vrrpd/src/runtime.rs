@@ -196,6 +196,9 @@ pub struct Runtime {
     refused_scripts: Vec<String>,
     /// Health checks of the `virtual_server` blocks, if any.
     checkers: Option<crate::checkers::Checkers>,
+    /// `igmp_link_local_mcast_reports` as it was before our first IPv4
+    /// VMAC turned it off; put back when the last VMAC goes.
+    igmp_llm_reports_old: Option<String>,
 }
 
 impl Runtime {
@@ -225,6 +228,7 @@ impl Runtime {
             track_rx,
             refused_scripts,
             checkers: None,
+            igmp_llm_reports_old: None,
         };
         for (spec, trackers) in plan.specs.into_iter().zip(plan.trackers) {
             rt.add_instance(spec, trackers).await?;
@@ -535,6 +539,38 @@ impl Runtime {
             },
         };
         crate::net::sysctl::apply(&v.name, crate::net::sysctl::VMAC).map_err(io)?;
+        if family == Family::V4 {
+            // An IPv4 VMAC must never send IPv6 (link-local DAD, MLD
+            // reports, router solicitations): those frames carry the
+            // virtual MAC, so a backup's VMAC would steer the switch, and
+            // the master's clients, to itself until the next advert.
+            match crate::net::sysctl::set_ipv6(&v.name, "disable_ipv6", "1") {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        if family == Family::V4 && self.igmp_llm_reports_old.is_none() {
+            // Receiving the adverts on the VMAC joins 224.0.0.18 there, and
+            // the IGMP reports that follows carry the virtual MAC: a backup
+            // would steer the switch, and the master's clients, to itself
+            // until the master's next frame. Reports for 224.0.0.0/24 are
+            // never needed (switches flood those groups, RFC 4541 §2.1.2).
+            match crate::net::sysctl::igmp_link_local_reports() {
+                Ok(old) if old != "0" => {
+                    crate::net::sysctl::set_igmp_link_local_reports("0").map_err(io)?;
+                    info!(vmac = %v.name, "net.ipv4.igmp_link_local_mcast_reports set to 0 while VMACs are in use (restored at exit)");
+                    self.igmp_llm_reports_old = Some(old);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(vmac = %v.name, "net.ipv4.igmp_link_local_mcast_reports: {e}; a backup's VMAC may announce the virtual MAC")
+                }
+            }
+        }
+        if created {
+            self.netlink.set_link_up(ifindex).await.map_err(wrap)?;
+        }
         let parent_old =
             crate::net::sysctl::apply(parent, crate::net::sysctl::VMAC_PARENT).map_err(io)?;
         if crate::net::sysctl::get("all", "rp_filter").is_ok_and(|v| v != "0") {
@@ -555,6 +591,22 @@ impl Runtime {
         ))
     }
 
+    /// A stopping master keeps its VIPs until its successor speaks, but its
+    /// VMAC must no longer answer ARP: the successor's gratuitous ARP
+    /// requests for the VIPs come right after its first advert, and a reply
+    /// from our VMAC (the same MAC) would steer the switch back to us just
+    /// as we leave. IP traffic to the VIPs is still answered; nobody needs
+    /// our ARP, every client already has the virtual MAC.
+    fn quiet_vmac(&self, i: usize) {
+        let Some(v) = &self.slots[i].vmac else {
+            return;
+        };
+        // arp_ignore 8: do not reply for any local address.
+        if let Err(e) = crate::net::sysctl::set(&v.name, "arp_ignore", "8") {
+            warn!(vmac = %v.name, "arp_ignore 8 before the hand-over: {e}");
+        }
+    }
+
     /// Undo [`Runtime::open_vmac`]: delete a VMAC we created, and put the
     /// parent's settings back when no other instance uses a VMAC on it.
     async fn close_vmac(&mut self, i: usize) {
@@ -571,6 +623,15 @@ impl Runtime {
             .slots
             .iter()
             .any(|s| !s.stopped && s.vmac.as_ref().is_some_and(|o| o.parent == v.parent));
+        let any_vmac = self.slots.iter().any(|s| !s.stopped && s.vmac.is_some());
+        if !any_vmac {
+            if let Some(old) = self.igmp_llm_reports_old.take() {
+                match crate::net::sysctl::set_igmp_link_local_reports(&old) {
+                    Ok(()) => info!("net.ipv4.igmp_link_local_mcast_reports restored to {old}"),
+                    Err(e) => warn!("restoring net.ipv4.igmp_link_local_mcast_reports: {e}"),
+                }
+            }
+        }
         if !parent_in_use {
             for (key, value) in &v.parent_old {
                 if let Err(e) = crate::net::sysctl::set(&v.parent, key, value) {
@@ -690,6 +751,7 @@ impl Runtime {
                             stopping = true;
                             let now = Instant::now();
                             for i in 0..self.slots.len() {
+                                self.quiet_vmac(i);
                                 self.slots[i].fsm.handle_shutdown(now);
                                 self.drain(i).await;
                             }

@@ -572,7 +572,16 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
         start_as_master: i.state == conf::model::State::Master,
         // The runtime fills in the interface address when no source is set.
         primary_addr: source.unwrap_or(unspecified),
-        release_hold: release_hold(i.advert_int),
+        // With a VMAC both routers own the virtual MAC: nothing needs time
+        // to move (no client ARP cache changes), and an old master that
+        // keeps the VIPs answers the new master's gratuitous ARP from the
+        // virtual MAC, steering the switch back to itself until the next
+        // advert (seen as ~1 advert interval of loss). Release at once.
+        release_hold: if vmac.is_some() {
+            Duration::ZERO
+        } else {
+            release_hold(i.advert_int)
+        },
         garp_master_delay: garp_delay,
         garp_master_refresh: garp_refresh,
     };

@@ -279,10 +279,14 @@ pub fn virtual_router_mac(family: Family, vrid: u8) -> [u8; 6] {
 /// (keepalived's `use_vmac`): a macvlan on `parent` in private mode (VMACs
 /// of one parent must not talk to each other, each is a different router),
 /// with the virtual router MAC, created up.
+/// The VMAC is created down: the runtime first turns off what would make
+/// the kernel speak from it on its own (IPv6 autoconfiguration on an IPv4
+/// VMAC: DAD, MLD reports and router solicitations with the virtual MAC as
+/// source, which move the switch's forwarding entry for that MAC to a
+/// backup), then brings it up with [`Netlink::set_link_up`].
 pub fn vmac_message(parent: u32, name: &str, mac: [u8; 6]) -> LinkMessage {
     LinkMacVlan::new(name, parent, MacVlanMode::Private)
         .address(mac.to_vec())
-        .up()
         .build()
 }
 
@@ -508,6 +512,16 @@ impl Netlink {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Sets a link up (a VMAC, once its settings are in place).
+    pub async fn set_link_up(&self, ifindex: u32) -> Result<(), NetError> {
+        self.handle
+            .link()
+            .set(rtnetlink::LinkUnspec::new_with_index(ifindex).up().build())
+            .execute()
+            .await
+            .map_err(|e| nl_err("set link up", e))
     }
 
     /// Deletes a link (a VMAC). `Ok(false)` when it was already gone.
@@ -778,10 +792,10 @@ mod tests {
     }
 
     #[test]
-    fn vmac_message_is_a_private_macvlan_with_the_mac_and_up() {
+    fn vmac_message_is_a_private_macvlan_with_the_mac_created_down() {
         use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoMacVlan, LinkInfo};
         let m = vmac_message(4, "vrrp.7", [0, 0, 0x5e, 0, 1, 7]);
-        assert!(m.header.flags.contains(LinkFlags::Up));
+        assert!(!m.header.flags.contains(LinkFlags::Up));
         assert!(m
             .attributes
             .contains(&LinkAttribute::IfName("vrrp.7".into())));

@@ -34,6 +34,32 @@ pub fn set(ifname: &str, key: &str, value: &str) -> io::Result<()> {
     std::fs::write(path(ifname, key)?, value)
 }
 
+/// `net.ipv4.igmp_link_local_mcast_reports`: whether the kernel sends
+/// IGMP reports for the link-local groups 224.0.0.0/24 (VRRP's 224.0.0.18
+/// among them). Switches flood those groups without reports (RFC 4541
+/// §2.1.2), so they are not needed; a backup's VMAC that sends them moves
+/// the switch's entry for the virtual MAC to itself.
+const IGMP_LLM_REPORTS: &str = "/proc/sys/net/ipv4/igmp_link_local_mcast_reports";
+
+pub fn igmp_link_local_reports() -> io::Result<String> {
+    Ok(std::fs::read_to_string(IGMP_LLM_REPORTS)?.trim().to_owned())
+}
+
+pub fn set_igmp_link_local_reports(value: &str) -> io::Result<()> {
+    std::fs::write(IGMP_LLM_REPORTS, value)
+}
+
+/// Like [`set`], under `/proc/sys/net/ipv6/conf/IF/`. A kernel without
+/// IPv6 has no such directory: that is `NotFound`, for the caller to
+/// ignore.
+pub fn set_ipv6(ifname: &str, key: &str, value: &str) -> io::Result<()> {
+    let v4 = path(ifname, key)?;
+    let rel = v4
+        .strip_prefix("/proc/sys/net/ipv4/conf")
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad sysctl path"))?;
+    std::fs::write(PathBuf::from("/proc/sys/net/ipv6/conf").join(rel), value)
+}
+
 /// The settings a VMAC interface needs.
 pub const VMAC: &[(&str, &str)] = &[
     ("arp_ignore", "1"),
