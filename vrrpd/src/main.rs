@@ -52,6 +52,15 @@ fn main() -> ExitCode {
 }
 
 fn config_test_exit(loaded: &conf::Loaded) -> u8 {
+    if !loaded.diagnostics.has_errors() {
+        // What the daemon would refuse at start-up (a VIP label that does
+        // not fit its interface, an unknown routing table, ...) is an
+        // error of the file too.
+        if let Err(e) = vrrpd::setup::plan(&loaded.config) {
+            eprintln!("vrrpd: {e}");
+            return EXIT_CONFIG;
+        }
+    }
     if loaded.diagnostics.has_errors() {
         // A file we could not read at all has no location: keepalived exits
         // 3 (fatal) for that, 4 for a file with errors in it.

@@ -288,10 +288,7 @@ pub fn plan(config: &Config) -> Result<Plan, SetupError> {
     let specs = instances(config)?;
     let mut trackers = Vec::with_capacity(specs.len());
     for inst in &config.vrrp_instances {
-        let mut t = Trackers::from_config(config, inst).map_err(|e| SetupError::Track {
-            name: inst.name.clone(),
-            detail: e.to_string(),
-        })?;
+        let mut t = Trackers::from_config(config, inst);
         for ifname in address_interfaces(inst) {
             t.add_interface(ifname, 0, false);
         }

@@ -52,20 +52,8 @@ use std::time::{Duration, Instant};
 
 use conf::model::{Config, ParamMatch, TrackProcess, VrrpInstance};
 use daemon::script::{Outcome, RunAs, Script, ScriptError};
-use thiserror::Error;
 
 use crate::fsm::{State, PRIORITY_OWNER};
-
-/// A configuration the trackers cannot be built from.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum TrackError {
-    #[error("instance {instance}: track_script {name} is not a defined vrrp_script")]
-    UnknownScript { instance: String, name: String },
-    #[error("instance {instance}: track_file {name} is not a defined track_file")]
-    UnknownFile { instance: String, name: String },
-    #[error("instance {instance}: track_process {name} is not a defined vrrp_track_process")]
-    UnknownProcess { instance: String, name: String },
-}
 
 /// How one run of a `vrrp_script` ended, as the tracker sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -414,7 +402,9 @@ impl Trackers {
     /// Build the trackers of `inst` from the whole configuration: its own
     /// `track_*` entries, those of its sync group, and its own interface
     /// (weight 0) unless `dont_track_primary`.
-    pub fn from_config(cfg: &Config, inst: &VrrpInstance) -> Result<Self, TrackError> {
+    /// Entries naming no defined script, file or process are skipped, as
+    /// keepalived does (the loader warns about each with its location).
+    pub fn from_config(cfg: &Config, inst: &VrrpInstance) -> Self {
         let mut t = Trackers::new(inst.name.clone(), inst.priority);
         if !inst.dont_track_primary {
             if let Some(ifname) = &inst.interface {
@@ -460,12 +450,11 @@ impl Trackers {
             );
         }
         for r in scripts {
-            let s = cfg
-                .vrrp_script(&r.name)
-                .ok_or_else(|| TrackError::UnknownScript {
-                    instance: inst.name.clone(),
-                    name: r.name.clone(),
-                })?;
+            // keepalived ignores a track entry naming nothing; the loader
+            // already warned with its location.
+            let Some(s) = cfg.vrrp_script(&r.name) else {
+                continue;
+            };
             t.add_script(
                 &s.name,
                 weight(r.weight.unwrap_or(s.weight), "track_script", &s.name),
@@ -476,14 +465,11 @@ impl Trackers {
             );
         }
         for r in files {
-            let f = cfg
-                .track_files
-                .iter()
-                .find(|f| f.name == r.name)
-                .ok_or_else(|| TrackError::UnknownFile {
-                    instance: inst.name.clone(),
-                    name: r.name.clone(),
-                })?;
+            // keepalived ignores a track entry naming nothing; the loader
+            // already warned with its location.
+            let Some(f) = cfg.track_files.iter().find(|f| f.name == r.name) else {
+                continue;
+            };
             let w = r.weight.unwrap_or_else(|| f.weight.clamp(-254, 254) as i32);
             t.add_file(
                 &f.name,
@@ -492,14 +478,11 @@ impl Trackers {
             );
         }
         for r in procs {
-            let p = cfg
-                .track_processes
-                .iter()
-                .find(|p| p.name == r.name)
-                .ok_or_else(|| TrackError::UnknownProcess {
-                    instance: inst.name.clone(),
-                    name: r.name.clone(),
-                })?;
+            // keepalived ignores a track entry naming nothing; the loader
+            // already warned with its location.
+            let Some(p) = cfg.track_processes.iter().find(|p| p.name == r.name) else {
+                continue;
+            };
             t.add_process(
                 &p.name,
                 weight(r.weight.unwrap_or(p.weight), "track_process", &p.name),
@@ -515,7 +498,7 @@ impl Trackers {
             t.add_pool(&r.name, w, r.reverse);
         }
         t.last = t.compute(String::new(), None);
-        Ok(t)
+        t
     }
 
     /// The instance these trackers belong to.

@@ -53,6 +53,29 @@ fn config_with_errors_exits_4_and_names_file_line_col() {
     assert!(stderr.contains("300"), "{stderr}");
 }
 
+/// What the daemon would refuse at start-up fails `-t` too, located.
+#[test]
+fn config_test_runs_the_planner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("label.conf");
+    std::fs::write(
+        &path,
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 30\n    virtual_ipaddress {\n        192.0.2.10/24 label web\n    }\n}\n",
+    )
+    .unwrap();
+    let out = vrrpd().arg("-t").arg("-f").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:5:", path.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("must start with the interface name"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn missing_file_exits_3() {
     let out = vrrpd()

@@ -304,7 +304,7 @@ fn built_from_keepalived_conf() {
     let cfg = &loaded.config;
 
     let vi1 = cfg.vrrp_instance("VI_1").unwrap();
-    let mut t = Trackers::from_config(cfg, vi1).unwrap();
+    let mut t = Trackers::from_config(cfg, vi1);
     assert_eq!(
         t.tracked(Kind::Interface).collect::<Vec<_>>(),
         ["eth0", "eth1", "eth9"]
@@ -329,7 +329,7 @@ fn built_from_keepalived_conf() {
     assert!(t.interface_changed("eth9", false).unwrap().fault);
 
     let vi2 = cfg.vrrp_instance("VI_2").unwrap();
-    let t2 = Trackers::from_config(cfg, vi2).unwrap();
+    let t2 = Trackers::from_config(cfg, vi2);
     assert_eq!(t2.tracked(Kind::Interface).collect::<Vec<_>>(), ["eth9"]);
     assert_eq!(t2.effective_priority(), 100);
 }
@@ -342,7 +342,7 @@ fn sync_group_members_track_with_weight_zero() {
     let loaded = conf::load_keepalived_str("t.conf", &text, &conf::ParseOptions::default());
     assert!(loaded.is_ok(), "{:?}", loaded.diagnostics);
     let cfg = &loaded.config;
-    let mut t = Trackers::from_config(cfg, cfg.vrrp_instance("VI_1").unwrap()).unwrap();
+    let mut t = Trackers::from_config(cfg, cfg.vrrp_instance("VI_1").unwrap());
     // Weight 0 scripts hold the instance in FAULT until their first result.
     assert!(t.fault());
     t.script_result("chk_a", Success);

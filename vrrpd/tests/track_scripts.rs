@@ -122,7 +122,7 @@ vrrp_instance VI_1 {{
     ));
     let (scripts, refused) = track_scripts_from_config(&cfg);
     assert!(refused.is_empty(), "{refused:?}");
-    let mut trackers = Trackers::from_config(&cfg, cfg.vrrp_instance("VI_1").unwrap()).unwrap();
+    let mut trackers = Trackers::from_config(&cfg, cfg.vrrp_instance("VI_1").unwrap());
     let mut sched = ScriptScheduler::new();
     for s in &scripts {
         sched.add(&s.name, s.interval);
