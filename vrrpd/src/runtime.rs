@@ -1039,6 +1039,8 @@ impl Runtime {
                     "master": s.fsm.master_addr().map(|a| a.to_string()),
                     "source": s.src.to_string(),
                     "vips": s.spec.vips.iter().map(|v| format!("{}/{}", v.addr, v.prefix)).collect::<Vec<_>>(),
+                    "routes": s.spec.routes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "rules": s.spec.rules.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "vips_installed": s.vips_installed,
                     "unicast_peers": s.spec.unicast_peers.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                     "trackers": {
