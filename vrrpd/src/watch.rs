@@ -5,14 +5,18 @@
 //! ```text
 //!  script task: ScriptScheduler -> spawn run -> result --+
 //!  link task:   netlink RTMGRP_LINK events --------------+--> mpsc<TrackInput> --> main loop
-//!  poll task:   every second, track files and /proc -----+        (Trackers per instance)
+//!  file task:   inotify on the track files' directories -+        (Trackers per instance)
+//!  poll task:   every second, track files and /proc -----+
 //! ```
 //!
 //! The decisions (rise/fall, weights, FAULT) stay in the sans-IO
-//! [`crate::track`]; these tasks only observe. Files and processes are
-//! polled once a second: keepalived uses inotify and the proc connector,
-//! which react faster; polling keeps this simple and bounded, and is noted
-//! as a difference in the README.
+//! [`crate::track`]; these tasks only observe. Track files are read as
+//! soon as inotify reports a write, rename or removal in their directory
+//! (keepalived also uses inotify), and again every second in case a
+//! directory did not exist yet or inotify is unavailable. The process
+//! table is polled once a second (keepalived uses the proc connector,
+//! which reacts faster). The trackers ignore a reading that did not
+//! change, so the two file paths may report the same value.
 
 use crate::net::Netlink;
 use crate::track::{
@@ -141,6 +145,12 @@ impl WatchSpec {
                 Err(e) => warn!("cannot follow link events; track_interface is blind: {e}"),
             }
         }
+        if !self.files.is_empty() {
+            match FileWatch::new(&self.files) {
+                Ok(fw) => w.tasks.push(tokio::spawn(fw.run(tx.clone()))),
+                Err(e) => warn!("inotify unavailable, track files are read once a second: {e}"),
+            }
+        }
         if !self.files.is_empty() || !self.processes.is_empty() {
             w.tasks
                 .push(tokio::spawn(poll(self.files, self.processes, tx)));
@@ -209,6 +219,105 @@ async fn follow_links(
     warn!("link event stream ended; track_interface is blind from now on");
 }
 
+/// The track files' directories under inotify. A directory is watched
+/// rather than the file, so creating, replacing (rename over) and removing
+/// the file are all seen.
+struct FileWatch {
+    ino: nix::sys::inotify::Inotify,
+    /// A duplicate of inotify's descriptor held as a tokio socket, used
+    /// only for readiness (as `net::socket` does for the raw VRRP socket):
+    /// `AsyncFd::new` is deprecated as unsound and its replacement needs
+    /// `unsafe`, which the workspace forbids.
+    ready: tokio::net::UdpSocket,
+    /// watch descriptor -> (file name in that directory, track_file name,
+    /// path) for every tracked file in it.
+    by_wd: HashMap<nix::sys::inotify::WatchDescriptor, Vec<(std::ffi::OsString, String, PathBuf)>>,
+}
+
+impl FileWatch {
+    fn new(files: &BTreeMap<String, PathBuf>) -> std::io::Result<FileWatch> {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .map_err(std::io::Error::from)?;
+        let mut by_wd: HashMap<_, Vec<_>> = HashMap::new();
+        for (name, path) in files {
+            let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
+                continue;
+            };
+            let dir = if dir.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                dir
+            };
+            let flags = AddWatchFlags::IN_CLOSE_WRITE
+                | AddWatchFlags::IN_MODIFY
+                | AddWatchFlags::IN_CREATE
+                | AddWatchFlags::IN_DELETE
+                | AddWatchFlags::IN_MOVED_TO
+                | AddWatchFlags::IN_MOVED_FROM;
+            match ino.add_watch(dir, flags) {
+                Ok(wd) => by_wd.entry(wd).or_default().push((
+                    file.to_os_string(),
+                    name.clone(),
+                    path.clone(),
+                )),
+                // The once-a-second poll still reads it.
+                Err(e) => {
+                    warn!(track_file = %name, dir = %dir.display(), "inotify: {e}; read once a second")
+                }
+            }
+        }
+        use std::os::fd::AsFd;
+        let dup = ino.as_fd().try_clone_to_owned()?;
+        let ready = tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(dup))?;
+        Ok(FileWatch { ino, ready, by_wd })
+    }
+
+    async fn run(self, tx: mpsc::Sender<TrackInput>) {
+        loop {
+            if let Err(e) = self.ready.readable().await {
+                warn!("inotify: {e}; track files are read once a second from now on");
+                return;
+            }
+            // try_io clears the readiness when the read would block.
+            let read = self.ready.try_io(tokio::io::Interest::READABLE, || {
+                self.ino.read_events().map_err(std::io::Error::from)
+            });
+            let events = match read {
+                Ok(ev) => ev,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => {
+                    warn!("inotify: {e}; track files are read once a second from now on");
+                    return;
+                }
+            };
+            // One read per touched file, however many events it had.
+            let mut touched: Vec<(&String, &PathBuf)> = Vec::new();
+            for ev in &events {
+                let Some(files) = self.by_wd.get(&ev.wd) else {
+                    continue;
+                };
+                for (file, name, path) in files {
+                    if ev.name.as_deref() == Some(file.as_os_str())
+                        && !touched.iter().any(|(n, _)| *n == name)
+                    {
+                        touched.push((name, path));
+                    }
+                }
+            }
+            for (name, path) in touched {
+                let input = TrackInput::File {
+                    name: name.clone(),
+                    value: read_track_file(path),
+                };
+                if tx.send(input).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 async fn poll(
     files: BTreeMap<String, PathBuf>,
     processes: Vec<TrackedProcess>,
@@ -242,5 +351,51 @@ async fn poll(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod inotify_tests {
+    use super::*;
+
+    /// The inotify task alone (no polling) reports writes, a replacement by
+    /// rename and a removal of a track file.
+    #[tokio::test]
+    async fn track_file_changes_are_seen_through_inotify() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prio");
+        let mut files = BTreeMap::new();
+        files.insert("tf".to_string(), path.clone());
+        let fw = FileWatch::new(&files).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let task = tokio::spawn(fw.run(tx));
+        async fn next(rx: &mut mpsc::Receiver<TrackInput>) -> TrackInput {
+            tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .expect("an inotify event within 5 s")
+                .expect("channel open")
+        }
+        let value = |v: i64| TrackInput::File {
+            name: "tf".into(),
+            value: v,
+        };
+        std::fs::write(&path, "7\n").unwrap();
+        // A write may show as several events (create, modify, close): the
+        // last reading is the file's content.
+        let mut got = next(&mut rx).await;
+        while got != value(7) {
+            got = next(&mut rx).await;
+        }
+        let tmp = dir.path().join("prio.new");
+        std::fs::write(&tmp, "-3\n").unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        while got != value(-3) {
+            got = next(&mut rx).await;
+        }
+        std::fs::remove_file(&path).unwrap();
+        while got != value(0) {
+            got = next(&mut rx).await;
+        }
+        task.abort();
     }
 }

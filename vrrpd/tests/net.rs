@@ -710,6 +710,9 @@ fn vmac_lifecycle_and_announcements_from_it() {
             Err(NetError::Exists)
         ));
         assert_eq!(nl.link_mac(idx).await.unwrap(), vmac);
+        // Created down, so its settings can go in before it speaks.
+        assert!(!nl.link_is_up(idx).await.unwrap());
+        nl.set_link_up(idx).await.unwrap();
         assert!(nl.link_is_up(idx).await.unwrap());
 
         // The master's VIP lives on the VMAC and is announced with its MAC.
