@@ -4,7 +4,10 @@
 //! and v3, IPv4 and IPv6, multicast and unicast peers. In each: the higher
 //! priority becomes master and alone holds the VIP; the backup takes over
 //! when the master is SIGKILLed, and when it is stopped gracefully; the old
-//! master takes the VIP back when it returns with a higher priority.
+//! master takes the VIP back when it returns with a higher priority. Every
+//! case runs a second instance beside the tested one; in the `sync_track_vmac`
+//! cases the vrrpd side puts both in a sync group with a track_script and
+//! runs them on VMACs.
 //!
 //! ```text
 //!   n1 (prio 150) --+                 +-- client (probe 1 ms)
@@ -30,6 +33,10 @@ struct Case {
     version: Version,
     family: Family,
     unicast: bool,
+    /// On the vrrpd side only: the instance in a sync group with a second
+    /// one, a track_script, and `use_vmac` (IPv4), so the wire behaviour
+    /// is checked with those features in use.
+    featured: bool,
 }
 
 impl Case {
@@ -41,8 +48,12 @@ impl Case {
         }
     }
 
-    fn conf(&self, t: &Topology, node: Node, priority: u8) -> KeepalivedConf {
+    fn conf(&self, t: &Topology, node: Node, daemon: Daemon, priority: u8) -> KeepalivedConf {
         let mut inst = Instance::new(VRID, priority, self.version, self.family, self.advert_int());
+        let featured = self.featured && daemon == Daemon::Vrrpd;
+        if featured {
+            inst = inst.with_extra("use_vmac");
+        }
         if self.unicast {
             let addr = |n: Node| -> IpAddr {
                 let info = t.node(n);
@@ -57,7 +68,24 @@ impl Case {
                 peers: vec![addr(other)],
             });
         }
-        KeepalivedConf::new(format!("n{}", node.0), vec![inst])
+        // The partner instance: same priorities, its own VRID and VIP.
+        let partner = Instance::new(
+            VRID + 1,
+            priority,
+            self.version,
+            self.family,
+            self.advert_int(),
+        )
+        .with_vips(vec![vip(self.family, 1)]);
+        let mut conf = KeepalivedConf::new(format!("n{}", node.0), vec![inst, partner]);
+        if featured {
+            conf = conf.with_extra(format!(
+                "vrrp_script chk {{\n    script \"/bin/true\"\n    interval 1\n}}\n\
+                 vrrp_sync_group G {{\n    group {{\n        VI_{VRID}\n        VI_{}\n    }}\n    track_script {{\n        chk\n    }}\n}}\n",
+                VRID + 1
+            ));
+        }
+        conf
     }
 
     fn timeout(&self) -> Duration {
@@ -78,10 +106,18 @@ fn run(test: &str, case: Case) {
 
     // Election: the higher priority becomes master and holds the VIP alone
     // (RFC 5798 §6.4.2), whichever implementation it is.
-    t.start(Node(1), case.master, &case.conf(&t, Node(1), 150))
-        .unwrap();
-    t.start(Node(2), case.backup, &case.conf(&t, Node(2), 100))
-        .unwrap();
+    t.start(
+        Node(1),
+        case.master,
+        &case.conf(&t, Node(1), case.master, 150),
+    )
+    .unwrap();
+    t.start(
+        Node(2),
+        case.backup,
+        &case.conf(&t, Node(2), case.backup, 100),
+    )
+    .unwrap();
     t.wait_for_sole_holder(Node(1), vip, case.timeout())
         .unwrap_or_else(|e| panic!("{what}: n1 never sole master: {e}"));
     let s = probe_stats(&t.probe(vip, 200).unwrap());
@@ -91,6 +127,31 @@ fn run(test: &str, case: Case) {
         "{what}: {:?}",
         s.responders
     );
+    if case.featured {
+        // The features really are in use on the vrrpd side: its VMAC
+        // exists (holding the VIP when it is the master) and the sync
+        // group took both members to the same state.
+        let n = if case.master == Daemon::Vrrpd {
+            Node(1)
+        } else {
+            Node(2)
+        };
+        let vmac = format!("vrrp.{VRID}");
+        let on_vmac = t
+            .ip(&t.node(n).ns, ["-br", "addr", "show", "dev", &vmac])
+            .unwrap_or_else(|e| panic!("{what}: no VMAC on the vrrpd node: {e}"));
+        assert_eq!(
+            on_vmac.contains(&vip.to_string()),
+            n == Node(1),
+            "{what}: {on_vmac}"
+        );
+        let (partner, _) = netns_tests::config::vip(case.family, 1);
+        assert_eq!(
+            t.holders(partner).unwrap(),
+            vec![Node(1)],
+            "{what}: partner VIP"
+        );
+    }
     // The backup stays backup for several adverts: it accepts the other
     // implementation's packets (no checksum / format rejection).
     std::thread::sleep(Duration::from_secs_f64(4.0 * case.advert_int()));
@@ -137,8 +198,12 @@ fn run(test: &str, case: Case) {
 
     // Return with a higher priority and preemption on: it takes the VIP
     // back (RFC 5798 §6.4.3 Backup, "Preempt_Mode is True").
-    t.start(Node(1), case.master, &case.conf(&t, Node(1), 200))
-        .unwrap();
+    t.start(
+        Node(1),
+        case.master,
+        &case.conf(&t, Node(1), case.master, 200),
+    )
+    .unwrap();
     t.wait_for_sole_holder(Node(1), vip, case.timeout())
         .unwrap_or_else(|e| panic!("{what}: returning master did not preempt: {e}"));
 
@@ -157,7 +222,7 @@ fn run(test: &str, case: Case) {
 }
 
 macro_rules! interop {
-    ($($name:ident: $master:ident / $backup:ident, $ver:ident, $fam:ident, $uni:expr;)*) => {$(
+    ($($name:ident: $master:ident / $backup:ident, $ver:ident, $fam:ident, $uni:expr, $feat:expr;)*) => {$(
         #[test]
         fn $name() {
             run(
@@ -168,6 +233,7 @@ macro_rules! interop {
                     version: Version::$ver,
                     family: Family::$fam,
                     unicast: $uni,
+                    featured: $feat,
                 },
             );
         }
@@ -175,17 +241,19 @@ macro_rules! interop {
 }
 
 interop! {
-    vrrpd_master_keepalived_backup_v2_ipv4_multicast: Vrrpd / Keepalived, V2, V4, false;
-    keepalived_master_vrrpd_backup_v2_ipv4_multicast: Keepalived / Vrrpd, V2, V4, false;
-    vrrpd_master_keepalived_backup_v3_ipv4_multicast: Vrrpd / Keepalived, V3, V4, false;
-    keepalived_master_vrrpd_backup_v3_ipv4_multicast: Keepalived / Vrrpd, V3, V4, false;
-    vrrpd_master_keepalived_backup_v3_ipv6_multicast: Vrrpd / Keepalived, V3, V6, false;
-    keepalived_master_vrrpd_backup_v3_ipv6_multicast: Keepalived / Vrrpd, V3, V6, false;
-    vrrpd_master_keepalived_backup_v2_ipv4_unicast: Vrrpd / Keepalived, V2, V4, true;
-    keepalived_master_vrrpd_backup_v2_ipv4_unicast: Keepalived / Vrrpd, V2, V4, true;
-    vrrpd_master_keepalived_backup_v3_ipv4_unicast: Vrrpd / Keepalived, V3, V4, true;
-    keepalived_master_vrrpd_backup_v3_ipv4_unicast: Keepalived / Vrrpd, V3, V4, true;
-    vrrpd_master_keepalived_backup_v3_ipv6_unicast: Vrrpd / Keepalived, V3, V6, true;
-    keepalived_master_vrrpd_backup_v3_ipv6_unicast: Keepalived / Vrrpd, V3, V6, true;
-    vrrpd_pair_v3_ipv4_multicast: Vrrpd / Vrrpd, V3, V4, false;
+    vrrpd_master_keepalived_backup_v2_ipv4_multicast: Vrrpd / Keepalived, V2, V4, false, false;
+    keepalived_master_vrrpd_backup_v2_ipv4_multicast: Keepalived / Vrrpd, V2, V4, false, false;
+    vrrpd_master_keepalived_backup_v3_ipv4_multicast: Vrrpd / Keepalived, V3, V4, false, false;
+    keepalived_master_vrrpd_backup_v3_ipv4_multicast: Keepalived / Vrrpd, V3, V4, false, false;
+    vrrpd_master_keepalived_backup_v3_ipv6_multicast: Vrrpd / Keepalived, V3, V6, false, false;
+    keepalived_master_vrrpd_backup_v3_ipv6_multicast: Keepalived / Vrrpd, V3, V6, false, false;
+    vrrpd_master_keepalived_backup_v2_ipv4_unicast: Vrrpd / Keepalived, V2, V4, true, false;
+    keepalived_master_vrrpd_backup_v2_ipv4_unicast: Keepalived / Vrrpd, V2, V4, true, false;
+    vrrpd_master_keepalived_backup_v3_ipv4_unicast: Vrrpd / Keepalived, V3, V4, true, false;
+    keepalived_master_vrrpd_backup_v3_ipv4_unicast: Keepalived / Vrrpd, V3, V4, true, false;
+    vrrpd_master_keepalived_backup_v3_ipv6_unicast: Vrrpd / Keepalived, V3, V6, true, false;
+    keepalived_master_vrrpd_backup_v3_ipv6_unicast: Keepalived / Vrrpd, V3, V6, true, false;
+    vrrpd_pair_v3_ipv4_multicast: Vrrpd / Vrrpd, V3, V4, false, false;
+    vrrpd_master_keepalived_backup_v3_ipv4_sync_track_vmac: Vrrpd / Keepalived, V3, V4, false, true;
+    keepalived_master_vrrpd_backup_v3_ipv4_sync_track_vmac: Keepalived / Vrrpd, V3, V4, false, true;
 }
