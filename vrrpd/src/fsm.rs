@@ -498,9 +498,10 @@ impl Instance {
             let Some(timer) = self.timers.expired(now) else {
                 return;
             };
+            let due = self.timers.get(timer).unwrap_or(now);
             self.timers.stop(timer);
             match timer {
-                Timer::Advert => self.advert_timer(now),
+                Timer::Advert => self.advert_timer(now, due),
                 Timer::MasterDown if self.sync_gated => {
                     // keepalived `vrrp_sync_can_goto_master`: a sync group
                     // member becomes master only with its partners, so ask.
@@ -921,7 +922,14 @@ impl Instance {
         }
     }
 
-    fn advert_timer(&mut self, now: Instant) {
+    /// `due`: when the timer was set to fire. The next advert is due one
+    /// interval after that, not after `now`: a runtime serving a thousand
+    /// instances reaches some of them late, and re-arming from the moment
+    /// it got there would add that delay to every interval (drift) and
+    /// vary it from one interval to the next (jitter). A master more than
+    /// an interval behind starts again from `now`, without a catch-up
+    /// burst.
+    fn advert_timer(&mut self, now: Instant, due: Instant) {
         if self.state != State::Master {
             return;
         }
@@ -933,8 +941,13 @@ impl Instance {
             Release::Waiting => self.send_advert(PRIORITY_STOP),
             Release::Holding => return,
         }
-        self.timers
-            .set(Timer::Advert, now + self.span(Span::AdvertInterval));
+        let interval = self.span(Span::AdvertInterval);
+        let next = if due + interval > now {
+            due + interval
+        } else {
+            now + interval
+        };
+        self.timers.set(Timer::Advert, next);
     }
 
     fn finish_release(&mut self, now: Instant) {

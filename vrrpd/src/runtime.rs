@@ -826,8 +826,8 @@ impl Runtime {
                     // instance into one burst (late by its position in it).
                     loop {
                         let now = Instant::now();
-                        let Some(i) = self.pop_due(now) else { break };
-                        self.slots[i].fsm.handle_timeout(now);
+                        let Some((i, at)) = self.pop_due(now) else { break };
+                        self.slots[i].fsm.handle_timeout(at);
                         self.drain(i).await;
                     }
                 }
@@ -1391,27 +1391,40 @@ impl Runtime {
         }
     }
 
-    /// The earliest deadline of any running instance.
+    /// When to wake for the earliest deadline of any running instance: a
+    /// master's timers (adverts, announcements) may be served up to
+    /// [`MASTER_SLACK`] early, so that a thousand masters whose adverts are
+    /// due within a fraction of a millisecond share one wake-up instead of
+    /// a sleep each. The cadence does not move (the fsm re-arms from the
+    /// due time). A backup's down timer is never early: backups' skew
+    /// times can be tens of µs apart.
     fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(&std::cmp::Reverse((d, i))) = self.timers.peek() {
-            if self.slots.get(i).is_some_and(|s| s.queued == Some(d)) {
-                return Some(d);
+            if let Some(s) = self.slots.get(i).filter(|s| s.queued == Some(d)) {
+                let slack = if s.fsm.state() == State::Master {
+                    MASTER_SLACK
+                } else {
+                    Duration::ZERO
+                };
+                return Some(d.checked_sub(slack).unwrap_or(d));
             }
             self.timers.pop();
         }
         None
     }
 
-    /// The slot whose deadline is the earliest and has come, taken off
-    /// the heap.
-    fn pop_due(&mut self, now: Instant) -> Option<usize> {
-        let d = self.next_deadline()?;
-        if d > now {
+    /// The slot whose deadline is the earliest and has come (see
+    /// [`Runtime::next_deadline`] for a master's slack), taken off the heap.
+    /// Returns the slot and the time to hand its state machine: `now`, or
+    /// the deadline itself when served early, so its timer does fire.
+    fn pop_due(&mut self, now: Instant) -> Option<(usize, Instant)> {
+        let wake = self.next_deadline()?;
+        if wake > now {
             return None;
         }
-        let std::cmp::Reverse((_, i)) = self.timers.pop()?;
+        let std::cmp::Reverse((due, i)) = self.timers.pop()?;
         self.slots[i].queued = None;
-        Some(i)
+        Some((i, now.max(due)))
     }
 
     /// [`Runtime::drain`] without the sync group moves (they are queued).
@@ -1844,6 +1857,9 @@ fn log_refused(refused: &[(String, String)]) -> Vec<String> {
 /// deadline. At advert 10 ms, two backups' Skew_Times differ by 0.4 ms per 10
 /// priority points (RFC 5798 §6.1): rounded to the same millisecond, both
 /// become master at once and the loser's gratuitous ARP can strand clients.
+/// How early a master's timers may be served (see `Runtime::next_deadline`).
+const MASTER_SLACK: Duration = Duration::from_micros(500);
+
 /// So: let tokio wake us up to a millisecond early, then sleep the rest with
 /// the kernel's high-resolution timer. That blocks the loop for at most about
 /// a millisecond, once per deadline.

@@ -874,3 +874,20 @@ fn ungating_a_waiting_member_makes_it_master() {
     i.set_sync_gated(down + ms(5), false);
     assert_eq!(i.state(), State::Master);
 }
+
+/// A master served late keeps its cadence: the next advert is due one
+/// interval after the previous one was due, not after it was sent; one
+/// more than an interval behind restarts from the late moment.
+#[test]
+fn late_advert_timer_keeps_the_cadence() {
+    let (mut i, t0) = master_at(cfg(100, Version::V3, ms(100)));
+    let due = i.next_deadline().unwrap();
+    assert_eq!(due, t0 + ms(100));
+    i.handle_timeout(due + ms(7));
+    drain(&mut i);
+    assert_eq!(i.timer(Timer::Advert), Some(due + ms(100)));
+    let due = due + ms(100);
+    i.handle_timeout(due + ms(250));
+    drain(&mut i);
+    assert_eq!(i.timer(Timer::Advert), Some(due + ms(350)));
+}
