@@ -1130,3 +1130,20 @@ mod prop {
         }
     }
 }
+
+/// A controller message whose attribute claims a length below the 4-byte
+/// attribute header: found by the `ipvs_netlink` fuzz target, it made the
+/// library's controller parser panic. It must be an error.
+#[test]
+fn malformed_controller_attribute_is_an_error_not_a_panic() {
+    // Byte 0 of the fuzz input selected the IPVS family; the message:
+    let bytes: &[u8] = &[
+        0x1f, 0x00, 0x00, 0x00, // nlmsg_len 31
+        0x10, 0x00, // type GENL_ID_CTRL
+        0x02, 0x86, 0x63, 0xff, 0xff, 0x03, 0xc7, 0x81, 0xd1, 0x60, // flags, seq, pid
+        0x05, 0x81, 0xd1, 0x60, // generic header
+        0x06, 0x00, 0x09, 0x00, 0x99, 0x00, 0xff, 0x38, 0x09, 0x12, 0x00, // attributes
+    ];
+    assert!(healthcheck::ipvs::msg::Reply::parse(bytes, Some(0x1a)).is_err());
+    assert!(healthcheck::ipvs::msg::Reply::parse_all(bytes, None).is_err());
+}

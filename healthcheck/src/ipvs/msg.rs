@@ -48,6 +48,10 @@ use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
 
+/// `CTRL_ATTR_FAMILY_ID` / `CTRL_ATTR_FAMILY_NAME` (linux/genetlink.h).
+const CTRL_ATTR_FAMILY_ID: u16 = 1;
+const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+
 /// `IPVS_GENL_NAME`: the name the controller resolves to a family id.
 pub const IPVS_GENL_NAME: &str = "IPVS";
 /// `IPVS_GENL_VERSION`.
@@ -874,14 +878,20 @@ impl Reply {
             }
             NLMSG_DONE => Reply::Done { seq },
             GENL_ID_CTRL => {
-                let m: GenlMessage<GenlCtrl> =
-                    GenlMessage::parse_with_param(payload, GENL_ID_CTRL)?;
+                // Our own checked walk over the attributes after the 4-byte
+                // generic header, not netlink-packet-generic's controller
+                // parser: that one panics on an attribute whose length is
+                // below the 4-byte header (found by the ipvs_netlink fuzz
+                // target). Only the family id and name matter here.
+                let attrs = payload
+                    .get(4..)
+                    .ok_or("controller reply shorter than its generic header")?;
                 let mut id = None;
                 let mut name = String::new();
-                for a in m.payload.nlas {
-                    match a {
-                        GenlCtrlAttrs::FamilyId(i) => id = Some(i),
-                        GenlCtrlAttrs::FamilyName(n) => name = n,
+                for a in attrs_of(attrs)? {
+                    match a.kind() & NLA_TYPE_MASK {
+                        CTRL_ATTR_FAMILY_ID => id = Some(u16_ne("FAMILY_ID", a.value())?),
+                        CTRL_ATTR_FAMILY_NAME => name = c_string("FAMILY_NAME", a.value())?,
                         _ => {}
                     }
                 }
