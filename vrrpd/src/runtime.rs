@@ -1786,7 +1786,10 @@ fn announce_kind(
     } else if lower_answered != seen.lower_answered && reannounce_timer.is_some() {
         seen.lower_follow_up = reannounce_timer;
         AnnounceKind::LowerPrio { first: true }
-    } else if reannounce_timer.is_none() && seen.lower_follow_up.is_some_and(|t| now >= t) {
+    } else if reannounce_timer.is_none()
+        // A master's timers may fire up to MASTER_SLACK early.
+        && seen.lower_follow_up.is_some_and(|t| now + MASTER_SLACK >= t)
+    {
         seen.lower_follow_up = None;
         AnnounceKind::LowerPrio { first: false }
     } else {
