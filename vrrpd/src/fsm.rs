@@ -256,6 +256,20 @@ pub enum Action {
     WantMaster,
 }
 
+/// Why the machine emitted an [`Action::Announce`]: it decides how many
+/// gratuitous ARPs / NAs the runtime sends (see
+/// [`Instance::last_announce_cause`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnounceCause {
+    /// On becoming master, `garp_master_delay` later, every
+    /// `garp_master_refresh`, and the follow-up after becoming master:
+    /// `garp_master_repeat` each.
+    Master,
+    /// A master heard a lower priority master (`first`), or the follow-up
+    /// to that one interval later: `garp_lower_prio_repeat` each.
+    LowerPriority { first: bool },
+}
+
 /// Counters of one instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceStats {
@@ -390,6 +404,13 @@ pub struct Instance {
     /// When a master last re-announced its VIPs because another master
     /// was heard (split brain healing), to bound the GARP rate.
     last_reannounce: Option<Instant>,
+    /// The armed [`Timer::Reannounce`] follows a lower-priority
+    /// re-announce (else it follows becoming master).
+    reannounce_lower: bool,
+    /// The cause of each `Announce` still in `actions`, in order.
+    announce_causes: VecDeque<AnnounceCause>,
+    /// The cause of the last `Announce` handed out by `poll_action`.
+    last_announce: AnnounceCause,
     /// Member of a sync group: the down timer asks ([`Action::WantMaster`])
     /// instead of taking MASTER on its own.
     sync_gated: bool,
@@ -445,6 +466,9 @@ impl Instance {
             started: false,
             stopped: false,
             last_reannounce: None,
+            reannounce_lower: false,
+            announce_causes: VecDeque::new(),
+            last_announce: AnnounceCause::Master,
             sync_gated: false,
             wants_master: false,
         }
@@ -515,15 +539,22 @@ impl Instance {
                     let reason = self.next_master_reason;
                     self.change_state(now, State::Master, reason);
                 }
-                Timer::GarpDelay => self.push(Action::Announce),
+                Timer::GarpDelay => self.push_announce(AnnounceCause::Master),
                 Timer::GarpRefresh => {
-                    self.push(Action::Announce);
+                    self.push_announce(AnnounceCause::Master);
                     if let Some(every) = self.garp_refresh() {
                         self.timers.set(Timer::GarpRefresh, now + every);
                     }
                 }
                 Timer::Release => self.finish_release(now),
-                Timer::Reannounce => self.push(Action::Announce),
+                Timer::Reannounce => {
+                    let cause = if self.reannounce_lower {
+                        AnnounceCause::LowerPriority { first: false }
+                    } else {
+                        AnnounceCause::Master
+                    };
+                    self.push_announce(cause);
+                }
             }
         }
     }
@@ -713,7 +744,19 @@ impl Instance {
 
     /// The next action to perform, in the documented order.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let a = self.actions.pop_front()?;
+        if a == Action::Announce {
+            if let Some(c) = self.announce_causes.pop_front() {
+                self.last_announce = c;
+            }
+        }
+        Some(a)
+    }
+
+    /// Why the `Announce` that [`Instance::poll_action`] returned last was
+    /// emitted.
+    pub fn last_announce_cause(&self) -> AnnounceCause {
+        self.last_announce
     }
 
     /// When [`Instance::handle_timeout`] must be called next.
@@ -893,7 +936,8 @@ impl Instance {
                 .is_none_or(|t| now.duration_since(t) >= self.span(Span::MasterDown));
             if due {
                 self.last_reannounce = Some(now);
-                self.push(Action::Announce);
+                self.push_announce(AnnounceCause::LowerPriority { first: true });
+                self.reannounce_lower = true;
                 // The loser may send its own gratuitous ARP after ours: it
                 // became master at nearly the same moment and announces
                 // when its addresses are up, before it hears us. Announce
@@ -997,7 +1041,8 @@ impl Instance {
                 self.stats.became_master += 1;
                 self.send_advert(self.effective_priority);
                 self.push(Action::AddVips);
-                self.push(Action::Announce);
+                self.push_announce(AnnounceCause::Master);
+                self.reannounce_lower = false;
                 self.timers
                     .set(Timer::Advert, now + self.span(Span::AdvertInterval));
                 // Two backups whose timers fire within the same fraction of
@@ -1085,6 +1130,11 @@ impl Instance {
 
     fn push(&mut self, a: Action) {
         self.actions.push_back(a);
+    }
+
+    fn push_announce(&mut self, cause: AnnounceCause) {
+        self.announce_causes.push_back(cause);
+        self.push(Action::Announce);
     }
 }
 

@@ -18,7 +18,7 @@
 //! a receive task only parses nothing and forwards bytes. Performing actions
 //! inline keeps their order (add the VIP, then announce it) without a queue.
 
-use crate::fsm::{Action, Instance, ReceivedAdvert, State};
+use crate::fsm::{Action, AnnounceCause, Instance, ReceivedAdvert, State};
 use crate::net::addr::Netlink;
 use crate::net::announce::Announcer;
 use crate::net::socket::VrrpSocket;
@@ -82,9 +82,6 @@ struct Slot {
     src: IpAddr,
     /// When we last announced (GARP/NA), for logs and tests.
     vips_installed: bool,
-    /// What the announcement logic has seen of the fsm, to tell a
-    /// lower-priority re-announce from the others (see `announce_kind`).
-    announce_seen: AnnounceSeen,
     /// keepalived's delayed second burst after a lower priority advert
     /// (`garp_lower_prio_delay`); dropped (aborted) when the VIPs go.
     lower_prio_burst: Option<DelayedBurst>,
@@ -708,7 +705,6 @@ impl Runtime {
             vmac,
             src,
             vips_installed: false,
-            announce_seen: AnnounceSeen::default(),
             lower_prio_burst: None,
             stopped: false,
             trackers,
@@ -1531,18 +1527,11 @@ impl Runtime {
     }
     /// Gratuitous ARPs / unsolicited NAs for the instance's VIPs, each
     /// from the interface it lives on (a `dev` VIP from its own interface,
-    /// as keepalived does). How many depends on why: see [`announce_kind`].
+    /// as keepalived does). How many depends on why the fsm announces
+    /// ([`crate::fsm::AnnounceCause`]).
     async fn announce(&mut self, i: usize) {
-        let now = Instant::now();
-        let slot = &mut self.slots[i];
-        let stats = slot.fsm.stats();
-        let kind = announce_kind(
-            &mut slot.announce_seen,
-            stats.became_master,
-            stats.lower_priority_answered,
-            slot.fsm.timer(crate::fsm::Timer::Reannounce),
-            now,
-        );
+        let slot = &self.slots[i];
+        let kind = slot.fsm.last_announce_cause();
         let name = slot.spec.name.clone();
         let repeat = burst_size(&slot.spec, kind);
         if repeat == 0 {
@@ -1572,7 +1561,7 @@ impl Runtime {
             send_burst(announcer, t, repeat, &name).await;
         }
         debug!(instance = %name, ?kind, repeat, vips = self.slots[i].spec.vips.len(), "announced VIPs");
-        if let (AnnounceKind::LowerPrio { first: true }, Some(delay)) =
+        if let (AnnounceCause::LowerPriority { first: true }, Some(delay)) =
             (kind, self.slots[i].spec.garp_lower_prio_delay)
         {
             // keepalived sends the lower-priority burst again after
@@ -1738,74 +1727,12 @@ impl Runtime {
     }
 }
 
-/// Why an instance announces its VIPs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AnnounceKind {
-    /// On becoming master, `garp_master_delay` later, every
-    /// `garp_master_refresh`: `garp_master_repeat` each.
-    Master,
-    /// A master heard a lower priority master (`first`), or the fsm's
-    /// follow-up to that: `garp_lower_prio_repeat` each.
-    LowerPrio { first: bool },
-}
-
-/// What [`announce_kind`] has seen of an instance's fsm.
-#[derive(Debug, Default, Clone, Copy)]
-struct AnnounceSeen {
-    became_master: u64,
-    lower_answered: u64,
-    /// When the fsm's follow-up to a lower-priority re-announce is due.
-    lower_follow_up: Option<Instant>,
-}
-
-/// Tells why the fsm emitted an `Announce`, from its counters and its
-/// re-announce timer (the fsm has one `Announce` action for every cause):
-///
-/// - `became_master` moved: the instance just became master;
-/// - `lower_priority_answered` moved and the re-announce timer is armed:
-///   the fsm re-announces because it heard a lower priority master (it
-///   arms its follow-up exactly then);
-/// - the follow-up recorded then is due and its timer has fired: that
-///   follow-up;
-/// - anything else (`garp_master_delay`, `garp_master_refresh`, the
-///   follow-up after becoming master) announces as master.
-///
-/// A lower-priority advert the fsm does not re-announce for (rate limit)
-/// moves the counter without an `Announce`; the timer condition keeps the
-/// next unrelated announcement from being taken for one.
-fn announce_kind(
-    seen: &mut AnnounceSeen,
-    became_master: u64,
-    lower_answered: u64,
-    reannounce_timer: Option<Instant>,
-    now: Instant,
-) -> AnnounceKind {
-    let kind = if became_master != seen.became_master {
-        seen.lower_follow_up = None;
-        AnnounceKind::Master
-    } else if lower_answered != seen.lower_answered && reannounce_timer.is_some() {
-        seen.lower_follow_up = reannounce_timer;
-        AnnounceKind::LowerPrio { first: true }
-    } else if reannounce_timer.is_none()
-        // A master's timers may fire up to MASTER_SLACK early.
-        && seen.lower_follow_up.is_some_and(|t| now + MASTER_SLACK >= t)
-    {
-        seen.lower_follow_up = None;
-        AnnounceKind::LowerPrio { first: false }
-    } else {
-        AnnounceKind::Master
-    };
-    seen.became_master = became_master;
-    seen.lower_answered = lower_answered;
-    kind
-}
-
 /// Gratuitous ARPs / NAs per address for an announcement of `kind`.
-fn burst_size(spec: &InstanceSpec, kind: AnnounceKind) -> u32 {
+fn burst_size(spec: &InstanceSpec, kind: AnnounceCause) -> u32 {
     match kind {
-        AnnounceKind::Master => spec.garp_repeat.max(1),
+        AnnounceCause::Master => spec.garp_repeat.max(1),
         // keepalived: 0 means none.
-        AnnounceKind::LowerPrio { .. } => spec.garp_lower_prio_repeat,
+        AnnounceCause::LowerPriority { .. } => spec.garp_lower_prio_repeat,
     }
 }
 
@@ -1910,19 +1837,12 @@ mod tests {
         crate::setup::instances(&loaded.config).unwrap().remove(0)
     }
 
-    /// Runs the fsm's actions through `announce_kind`, as the driver does.
-    fn announces(fsm: &mut Instance, seen: &mut AnnounceSeen, now: Instant) -> Vec<AnnounceKind> {
+    /// The causes of the fsm's `Announce` actions, as the driver reads them.
+    fn announces(fsm: &mut Instance) -> Vec<AnnounceCause> {
         let mut out = Vec::new();
         while let Some(a) = fsm.poll_action() {
             if a == Action::Announce {
-                let st = fsm.stats();
-                out.push(announce_kind(
-                    seen,
-                    st.became_master,
-                    st.lower_priority_answered,
-                    fsm.timer(crate::fsm::Timer::Reannounce),
-                    now,
-                ));
+                out.push(fsm.last_announce_cause());
             }
         }
         out
@@ -1937,18 +1857,14 @@ mod tests {
     fn announcements_are_told_apart_on_the_real_fsm() {
         let s = spec("");
         let mut fsm = Instance::new(s.fsm.clone());
-        let mut seen = AnnounceSeen::default();
         let t0 = Instant::now();
         fsm.handle_startup(t0);
-        assert!(announces(&mut fsm, &mut seen, t0).is_empty());
+        assert!(announces(&mut fsm).is_empty());
         // Nobody else: the down timer makes it master.
         let t1 = fsm.next_deadline().unwrap();
         fsm.handle_timeout(t1);
         assert_eq!(fsm.state(), State::Master);
-        assert_eq!(
-            announces(&mut fsm, &mut seen, t1),
-            vec![AnnounceKind::Master]
-        );
+        assert_eq!(announces(&mut fsm), vec![AnnounceCause::Master]);
         // A lower priority master is heard.
         let lower = ReceivedAdvert {
             src: "192.0.2.2".parse().unwrap(),
@@ -1958,20 +1874,20 @@ mod tests {
         let t2 = t1 + Duration::from_millis(10);
         fsm.handle_advert(t2, &lower);
         assert_eq!(
-            announces(&mut fsm, &mut seen, t2),
-            vec![AnnounceKind::LowerPrio { first: true }]
+            announces(&mut fsm),
+            vec![AnnounceCause::LowerPriority { first: true }]
         );
         // Its follow-up.
         let t3 = fsm.timer(crate::fsm::Timer::Reannounce).unwrap();
         fsm.handle_timeout(t3);
         assert_eq!(
-            announces(&mut fsm, &mut seen, t3),
-            vec![AnnounceKind::LowerPrio { first: false }]
+            announces(&mut fsm),
+            vec![AnnounceCause::LowerPriority { first: false }]
         );
         // Again within Master_Down_Interval: answered, not re-announced.
         let t4 = t2 + Duration::from_secs(2);
         fsm.handle_advert(t4, &lower);
-        assert!(announces(&mut fsm, &mut seen, t4).is_empty());
+        assert!(announces(&mut fsm).is_empty());
         // The garp_master_delay burst (5 s by default) is a master burst.
         let t5 = fsm.timer(crate::fsm::Timer::GarpDelay).unwrap();
         let mut kinds = Vec::new();
@@ -1979,24 +1895,27 @@ mod tests {
         while t < t5 {
             t = fsm.next_deadline().unwrap();
             fsm.handle_timeout(t);
-            kinds.extend(announces(&mut fsm, &mut seen, t));
+            kinds.extend(announces(&mut fsm));
         }
-        assert_eq!(kinds, vec![AnnounceKind::Master]);
+        assert_eq!(kinds, vec![AnnounceCause::Master]);
     }
 
     #[test]
     fn burst_sizes_follow_the_configuration() {
-        let first = AnnounceKind::LowerPrio { first: true };
+        let first = AnnounceCause::LowerPriority { first: true };
         // keepalived's defaults: the lower-priority settings follow the
         // master ones (5 and 5 s): re-announcing is the default.
         let d = spec("");
-        assert_eq!(burst_size(&d, AnnounceKind::Master), 5);
+        assert_eq!(burst_size(&d, AnnounceCause::Master), 5);
         assert_eq!(burst_size(&d, first), 5);
         assert_eq!(d.garp_lower_prio_delay, Some(Duration::from_secs(5)));
         let c = spec("garp_master_repeat 3\n garp_lower_prio_repeat 2\n garp_lower_prio_delay 1");
-        assert_eq!(burst_size(&c, AnnounceKind::Master), 3);
+        assert_eq!(burst_size(&c, AnnounceCause::Master), 3);
         assert_eq!(burst_size(&c, first), 2);
-        assert_eq!(burst_size(&c, AnnounceKind::LowerPrio { first: false }), 2);
+        assert_eq!(
+            burst_size(&c, AnnounceCause::LowerPriority { first: false }),
+            2
+        );
         assert_eq!(c.garp_lower_prio_delay, Some(Duration::from_secs(1)));
         let off = spec("garp_lower_prio_repeat 0\n garp_lower_prio_delay 0");
         assert_eq!(burst_size(&off, first), 0);
