@@ -75,6 +75,19 @@ pub enum PoolEvent {
     },
 }
 
+impl PoolEvent {
+    /// The virtual server (index into the configuration) the event is about.
+    pub fn vs(&self) -> usize {
+        match self {
+            PoolEvent::Server { vs, .. }
+            | PoolEvent::QuorumUp { vs }
+            | PoolEvent::QuorumDown { vs }
+            | PoolEvent::SorryServer { vs, .. }
+            | PoolEvent::RunScript { vs, .. } => *vs,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Server {
     name: String,

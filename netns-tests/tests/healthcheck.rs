@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{opts, vrrpd_log};
+use common::{control, opts, vrrpd_log};
 use netns_tests::config::vip;
 use netns_tests::http::GetSummary;
 use netns_tests::{env, Daemon, Family, Instance, KeepalivedConf, Node, Topology, Version};
@@ -81,26 +81,10 @@ fn get(t: &Topology, front: SocketAddr, count: u64) -> GetSummary {
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-/// One command on vrrpd's control socket (the pid file with `.sock`).
-fn control(t: &Topology, node: Node, cmd: &str) -> String {
-    let sock = t.daemon_config(node).unwrap().with_extension("sock");
-    let mut s = std::os::unix::net::UnixStream::connect(&sock)
-        .unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
-    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text
-}
-
-fn wait(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+/// [`Topology::wait_until`], returning how long it took.
+fn wait(t: &Topology, what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
     let t0 = Instant::now();
-    while !ok() {
-        assert!(
-            t0.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    t.wait_until(what, limit, || Ok(ok())).unwrap();
     t0.elapsed()
 }
 
@@ -159,9 +143,12 @@ fn dead_backends_go_to_maintenance_and_quorum_loss_moves_the_vip() {
         &["-db".into(), "-f".into(), cfg_path.clone().into_os_string()],
     )
     .unwrap();
-    wait("haproxy's admin socket", Duration::from_secs(10), || {
-        admin_states(&sock).len() == 4
-    });
+    wait(
+        &t,
+        "haproxy's admin socket",
+        Duration::from_secs(10),
+        || admin_states(&sock).len() == 4,
+    );
 
     // vrrpd on n1: the HTTP checks, the HAProxy sink, and the VRRP instance
     // tracking the pool's quorum (weight 0: FAULT when it is lost).
@@ -207,6 +194,7 @@ fn dead_backends_go_to_maintenance_and_quorum_loss_moves_the_vip() {
         t.kill(*pid);
     }
     let took = wait(
+        &t,
         "web3 and web4 in maintenance",
         Duration::from_secs(10),
         || in_maint(&sock, "web3") && in_maint(&sock, "web4"),
@@ -241,7 +229,7 @@ fn dead_backends_go_to_maintenance_and_quorum_loss_moves_the_vip() {
             )
             .unwrap();
     }
-    let took = wait("web3 and web4 back", Duration::from_secs(10), || {
+    let took = wait(&t, "web3 and web4 back", Duration::from_secs(10), || {
         !in_maint(&sock, "web3") && !in_maint(&sock, "web4")
     });
     eprintln!("returned backends ready after {took:?}");

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{opts, vrrpd_log};
+use common::{control, opts, vrrpd_log};
 use netns_tests::analysis::probe_stats;
 use netns_tests::config::vip;
 use netns_tests::{env, Daemon, Family, Instance, KeepalivedConf, Node, Topology, Version};
@@ -149,17 +149,9 @@ fn every_state_change_is_logged_with_instance_and_reason() {
     assert!(!t.has_addr(Node(1), v).unwrap());
 }
 
-/// `status` over the control socket: vrrpd's default socket is its pid file
-/// with `.sock`, so each node in a drill has its own.
+/// `status` over the control socket.
 fn status(t: &Topology, node: Node) -> serde_json::Value {
-    use std::io::{Read, Write};
-    let conf = t.daemon_config(node).unwrap();
-    let sock = conf.with_extension("sock");
-    let mut s = std::os::unix::net::UnixStream::connect(&sock)
-        .unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
-    s.write_all(b"status\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
+    let text = control(t, node, "status");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 

@@ -61,17 +61,6 @@ impl Sink for LogSink {
     }
 }
 
-/// The virtual server an event is about.
-fn event_vs(e: &PoolEvent) -> usize {
-    match e {
-        PoolEvent::Server { vs, .. }
-        | PoolEvent::QuorumUp { vs }
-        | PoolEvent::QuorumDown { vs }
-        | PoolEvent::SorryServer { vs, .. }
-        | PoolEvent::RunScript { vs, .. } => *vs,
-    }
-}
-
 /// Hands a sink only the events of its own virtual servers.
 struct Only {
     inner: Box<dyn Sink>,
@@ -84,7 +73,7 @@ impl Sink for Only {
     }
 
     fn apply<'a>(&'a mut self, event: &'a PoolEvent) -> SinkFuture<'a> {
-        if self.vs.contains(&event_vs(event)) {
+        if self.vs.contains(&event.vs()) {
             self.inner.apply(event)
         } else {
             Box::pin(async { Ok(()) })

@@ -397,17 +397,19 @@ impl Runtime {
                 }
             }
         }
-        for i in 0..self.slots.len() {
-            let name = &self.slots[i].spec.name;
-            let gated = self.sync_groups.iter().any(|g| {
-                g.contains(name)
-                    && self
-                        .slots
-                        .iter()
-                        .filter(|s| !s.stopped && g.contains(&s.spec.name))
-                        .count()
-                        > 1
-            });
+        // Per group, its running members; a group of one gates nobody.
+        let mut gated = vec![false; self.slots.len()];
+        for g in &self.sync_groups {
+            let members: Vec<usize> = (0..self.slots.len())
+                .filter(|&i| !self.slots[i].stopped && g.contains(&self.slots[i].spec.name))
+                .collect();
+            if members.len() > 1 {
+                for i in members {
+                    gated[i] = true;
+                }
+            }
+        }
+        for (i, gated) in gated.into_iter().enumerate() {
             self.slots[i].fsm.set_sync_gated(now, gated);
         }
     }

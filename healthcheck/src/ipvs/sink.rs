@@ -274,13 +274,10 @@ impl IpvsPlan {
     /// reload). Events of unknown virtual or real servers, and hooks,
     /// change nothing.
     pub fn handle(&mut self, event: &PoolEvent) -> Vec<Request> {
-        let vs = match event {
-            PoolEvent::Server { vs, .. }
-            | PoolEvent::SorryServer { vs, .. }
-            | PoolEvent::QuorumUp { vs }
-            | PoolEvent::QuorumDown { vs } => *vs,
-            PoolEvent::RunScript { .. } => return Vec::new(),
-        };
+        if matches!(event, PoolEvent::RunScript { .. }) {
+            return Vec::new();
+        }
+        let vs = event.vs();
         let mut out = std::mem::take(&mut self.pending);
         let Some(v) = self.vss.get_mut(vs) else {
             return out;

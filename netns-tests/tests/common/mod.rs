@@ -57,3 +57,20 @@ pub fn vrrpd_log(t: &netns_tests::Topology, node: netns_tests::Node) -> String {
         .map(|p| std::fs::read_to_string(p).unwrap_or_default())
         .collect()
 }
+
+/// One command on vrrpd's control socket (its default: the pid file with
+/// `.sock`, so each node in a drill has its own); the answer as text.
+pub fn control(t: &netns_tests::Topology, node: netns_tests::Node, cmd: &str) -> String {
+    use std::io::{Read, Write};
+    let sock = t
+        .daemon_config(node)
+        .expect("daemon config")
+        .with_extension("sock");
+    let mut s = std::os::unix::net::UnixStream::connect(&sock)
+        .unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
+    s.write_all(format!("{cmd}\n").as_bytes())
+        .expect("control write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("control read");
+    text
+}
