@@ -398,14 +398,18 @@ impl V<'_> {
         for (kw, list, known) in refs {
             self.refs(name, kw, list, &known);
         }
-        let vs_names: Vec<String> = cfg.virtual_servers.iter().map(|v| v.describe()).collect();
-        let vs_names: Vec<&str> = vs_names.iter().map(String::as_str).collect();
-        self.refs(
-            name,
-            "track_virtual_server",
-            &i.track_virtual_server,
-            &vs_names,
-        );
+        // Naming every virtual server costs a string each: only for the
+        // instances that track one (this runs once per instance).
+        if !i.track_virtual_server.is_empty() {
+            let vs_names: Vec<String> = cfg.virtual_servers.iter().map(|v| v.describe()).collect();
+            let vs_names: Vec<&str> = vs_names.iter().map(String::as_str).collect();
+            self.refs(
+                name,
+                "track_virtual_server",
+                &i.track_virtual_server,
+                &vs_names,
+            );
+        }
     }
 
     fn refs(&mut self, owner: &str, kw: &str, list: &[TrackedRef], known: &[&str]) {
