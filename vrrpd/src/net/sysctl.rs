@@ -11,6 +11,11 @@ use std::io;
 use std::path::PathBuf;
 
 fn path(ifname: &str, key: &str) -> io::Result<PathBuf> {
+    conf_path("/proc/sys/net/ipv4/conf", ifname, key)
+}
+
+/// `BASE/IF/KEY` for a per-interface setting.
+fn conf_path(base: &str, ifname: &str, key: &str) -> io::Result<PathBuf> {
     // An interface name never contains '/', and "." / ".." are not names
     // the kernel accepts; refuse them rather than write elsewhere.
     if ifname.is_empty() || ifname.contains('/') || ifname == "." || ifname == ".." {
@@ -19,9 +24,7 @@ fn path(ifname: &str, key: &str) -> io::Result<PathBuf> {
             format!("bad interface name {ifname:?}"),
         ));
     }
-    Ok(PathBuf::from("/proc/sys/net/ipv4/conf")
-        .join(ifname)
-        .join(key))
+    Ok(PathBuf::from(base).join(ifname).join(key))
 }
 
 pub fn get(ifname: &str, key: &str) -> io::Result<String> {
@@ -53,11 +56,7 @@ pub fn set_igmp_link_local_reports(value: &str) -> io::Result<()> {
 /// IPv6 has no such directory: that is `NotFound`, for the caller to
 /// ignore.
 pub fn set_ipv6(ifname: &str, key: &str, value: &str) -> io::Result<()> {
-    let v4 = path(ifname, key)?;
-    let rel = v4
-        .strip_prefix("/proc/sys/net/ipv4/conf")
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad sysctl path"))?;
-    std::fs::write(PathBuf::from("/proc/sys/net/ipv6/conf").join(rel), value)
+    std::fs::write(conf_path("/proc/sys/net/ipv6/conf", ifname, key)?, value)
 }
 
 /// The settings a VMAC interface needs.
