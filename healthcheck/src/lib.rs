@@ -6,6 +6,8 @@
 //! - [`spec`]: a checker of the `conf` model resolved into a [`CheckSpec`]
 //!   (target, parameters) and a [`Policy`] (timers, retry, rise/fall).
 //! - [`check`]: the checkers themselves, one async attempt each.
+//! - [`deadline`]: an attempt's single deadline, which a late runtime
+//!   extends instead of blaming the backend.
 //! - [`schedule`]: the sans-IO scheduler: jittered timers, keepalived's
 //!   retry semantics, rise/fall hysteresis, warmup.
 //! - [`script`]: running scripts in their own process group with a deadline.
@@ -52,6 +54,7 @@
 //! ```
 
 pub mod check;
+pub mod deadline;
 pub mod driver;
 pub mod engine;
 pub mod ipvs;

@@ -73,7 +73,7 @@ pub async fn check(spec: &CheckSpec, qtype: u16, name: &str) -> CheckOutcome {
             }
         }
     };
-    match tokio::time::timeout(spec.connect_timeout, run).await {
+    match crate::deadline::within(spec.connect_timeout, run).await {
         Ok(Ok(())) => CheckOutcome::up(Reason::Ok, start.elapsed()),
         Ok(Err(r)) => CheckOutcome::down(r, start.elapsed()),
         Err(_) => CheckOutcome::down(Reason::Timeout, start.elapsed()),

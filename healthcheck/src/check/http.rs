@@ -57,7 +57,7 @@ pub async fn check(spec: &CheckSpec, http: &HttpSpec) -> CheckOutcome {
         }
         Ok(())
     };
-    match tokio::time::timeout(spec.connect_timeout, all).await {
+    match crate::deadline::within(spec.connect_timeout, all).await {
         Ok(Ok(())) => CheckOutcome::up(Reason::Ok, start.elapsed()),
         Ok(Err(r)) => CheckOutcome::down(r, start.elapsed()),
         Err(_) => CheckOutcome::down(Reason::Timeout, start.elapsed()),

@@ -24,7 +24,7 @@ pub async fn check(spec: &CheckSpec, helo: &str, extra: &[(SocketAddr, Local)]) 
         extra.to_vec()
     };
     for (target, local) in targets {
-        match tokio::time::timeout(spec.connect_timeout, exchange(target, &local, helo)).await {
+        match crate::deadline::within(spec.connect_timeout, exchange(target, &local, helo)).await {
             Ok(Ok(())) => {}
             Ok(Err(r)) => return CheckOutcome::down(r, start.elapsed()),
             Err(_) => return CheckOutcome::down(Reason::Timeout, start.elapsed()),

@@ -69,7 +69,7 @@ pub async fn check(
             Err(Reason::ReplyMismatch)
         }
     };
-    match tokio::time::timeout(spec.connect_timeout, run).await {
+    match crate::deadline::within(spec.connect_timeout, run).await {
         Ok(Ok(r)) => CheckOutcome::up(r, start.elapsed()),
         Ok(Err(r)) => CheckOutcome::down(r, start.elapsed()),
         Err(_) if require.is_none() => CheckOutcome::up(Reason::NoError, start.elapsed()),

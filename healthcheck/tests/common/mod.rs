@@ -18,6 +18,8 @@ pub enum Reply {
     Dribble { len: usize, gap: Duration },
     /// Read the request, never answer.
     Silent,
+    /// [`Reply::Full`] after a pause (a slow but healthy backend).
+    After(Duration, u16, &'static [u8]),
 }
 
 pub struct HttpServer {
@@ -55,8 +57,15 @@ pub async fn serve_http_conn<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let head = read_head(&mut s).await;
     requests.lock().unwrap().push(head);
+    let reply = match reply {
+        Reply::After(pause, code, body) => {
+            tokio::time::sleep(pause).await;
+            Reply::Full(code, body)
+        }
+        other => other,
+    };
     match reply {
-        Reply::Full(code, body) => {
+        Reply::Full(code, body) | Reply::After(_, code, body) => {
             let h = format!(
                 "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
