@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::{self, Checks, Snapshot};
 use crate::pool::{Pool, PoolEvent};
-use crate::spec::{CheckKey, CheckSpec, Policy};
+use crate::spec::{CheckKey, CheckSpec, Kind, Policy};
 use crate::stats::{StatsHandle, Subscriber};
 
 /// Which checker of which real server of which virtual server (indexes
@@ -37,6 +37,11 @@ pub struct CheckerRef {
 pub struct Engine {
     pub checks: Checks<CheckerRef>,
     pub pools: Vec<Pool>,
+    /// MISC_CHECK scripts refused by keepalived's script rules
+    /// (`enable_script_security`, no default script user), with why. Each
+    /// such check still runs, and always fails with that reason (see
+    /// [`crate::spec::MiscSpec::apply_script_policy`]).
+    pub refused: Vec<(CheckerRef, String)>,
 }
 
 impl Engine {
@@ -60,12 +65,33 @@ impl Engine {
     ) -> Engine {
         let mut checks = Checks::new(seed);
         let mut pools = Vec::with_capacity(config.virtual_servers.len());
+        let mut refused = Vec::new();
         for (vi, vs) in config.virtual_servers.iter().enumerate() {
             let mut pool = Pool::from_config(vi, vs);
             for (ri, rs) in vs.real_servers.iter().enumerate() {
                 for (ci, c) in rs.checkers.iter().enumerate() {
+                    let mut spec = CheckSpec::from_checker(rs, c, &config.track_files);
+                    if let Kind::Misc(m) = &mut spec.kind {
+                        if let Err(e) = m.apply_script_policy(&config.global_defs) {
+                            let why = format!("MISC_CHECK script {} refused: {e}", m.command);
+                            tracing::error!(
+                                virtual_server = pool.name(),
+                                real_server = pool.server_name(ri).unwrap_or_default(),
+                                "{why}; the check fails until the configuration is fixed"
+                            );
+                            refused.push((
+                                CheckerRef {
+                                    vs: vi,
+                                    rs: ri,
+                                    checker: ci,
+                                },
+                                why.clone(),
+                            ));
+                            spec.kind = Kind::Unsupported(why);
+                        }
+                    }
                     let key = CheckKey {
-                        spec: CheckSpec::from_checker(rs, c, &config.track_files),
+                        spec,
                         policy: Policy {
                             rise: rise.max(1),
                             fall: fall.max(1),
@@ -101,7 +127,11 @@ impl Engine {
             }
             pools.push(pool);
         }
-        Engine { checks, pools }
+        Engine {
+            checks,
+            pools,
+            refused,
+        }
     }
 
     /// The statistics of every check (see [`crate::stats`]); take it
@@ -122,7 +152,9 @@ impl Engine {
     where
         F: Future<Output = ()>,
     {
-        let Engine { checks, mut pools } = self;
+        let Engine {
+            checks, mut pools, ..
+        } = self;
         for p in &mut pools {
             for e in p.start() {
                 if events.send(e).await.is_err() {

@@ -223,6 +223,52 @@ pub struct FileSpec {
     pub base_weight: i64,
 }
 
+impl MiscSpec {
+    /// Apply keepalived's script rules from `global_defs` to this
+    /// MISC_CHECK (`check_misc.c`, `misc_end_handler` and
+    /// `check_misc_script_security`): without its own `user`, the script
+    /// runs as `script_user [group]`, else as `keepalived_script` if that
+    /// account exists; with `enable_script_security`, a script that would
+    /// run as root and is writable by anyone else (the file or a directory
+    /// above it) is refused, and so is every script when no default user
+    /// can be found. keepalived then drops the checker; here the caller
+    /// turns it into a check that always fails with the reason, so a real
+    /// server is never kept up by a check that cannot run.
+    pub fn apply_script_policy(
+        &mut self,
+        global: &conf::model::GlobalDefs,
+    ) -> Result<(), crate::script::ScriptError> {
+        use daemon::script::RunAs;
+        if self.user.is_none() {
+            match &global.script_user {
+                Some(u) => {
+                    self.user = Some(u.clone());
+                    if self.group.is_none() {
+                        self.group = global.script_group.clone();
+                    }
+                }
+                None => {
+                    if let Some(r) = RunAs::default_for(None, None, global.enable_script_security)?
+                    {
+                        self.user = Some(r.user);
+                    }
+                }
+            }
+        }
+        if global.enable_script_security {
+            crate::script::prepare(
+                &self.command,
+                &[],
+                self.user.as_deref(),
+                self.group.as_deref(),
+                self.timeout,
+            )?
+            .check_secure()?;
+        }
+        Ok(())
+    }
+}
+
 /// DNS query type number (RFC 1035 §3.2.2, RFC 3596 for AAAA).
 pub fn dns_qtype(t: DnsType) -> u16 {
     match t {
