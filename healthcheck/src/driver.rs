@@ -42,7 +42,12 @@ pub const DEFAULT_MAX_CONCURRENT: usize = 4096;
 /// indexes) that want its result.
 pub struct Checks<T> {
     schedule: Schedule,
-    specs: HashMap<CheckId, CheckSpec>,
+    /// By `CheckId` (dense: the schedule numbers checks from 0). Shared
+    /// with the attempts instead of cloned for each (an HTTP spec is a
+    /// handful of strings).
+    specs: Vec<Option<Arc<CheckSpec>>>,
+    /// Distinct checks (the `Some`s of `specs`).
+    len: usize,
     subscribers: HashMap<CheckId, Vec<T>>,
     by_key: HashMap<CheckKey, CheckId>,
     stats: StatsHandle,
@@ -65,7 +70,8 @@ impl<T: Clone> Checks<T> {
     pub fn new(seed: u64) -> Self {
         Checks {
             schedule: Schedule::new(seed),
-            specs: HashMap::new(),
+            specs: Vec::new(),
+            len: 0,
             subscribers: HashMap::new(),
             by_key: HashMap::new(),
             stats: StatsHandle::new(),
@@ -91,7 +97,13 @@ impl<T: Clone> Checks<T> {
                 let id = self.schedule.add_with(key.policy, now, known);
                 self.stats
                     .register(id.0, &key.spec, self.schedule.is_up(id));
-                self.specs.insert(id, key.spec.clone());
+                if self.specs.len() <= id.0 {
+                    self.specs.resize(id.0 + 1, None);
+                }
+                if let Some(slot) = self.specs.get_mut(id.0) {
+                    *slot = Some(Arc::new(key.spec.clone()));
+                    self.len += 1;
+                }
                 self.by_key.insert(key, id);
                 id
             }
@@ -108,11 +120,15 @@ impl<T: Clone> Checks<T> {
 
     /// Number of distinct checks.
     pub fn len(&self) -> usize {
-        self.specs.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.specs.is_empty()
+        self.len == 0
+    }
+
+    fn spec(&self, id: CheckId) -> Option<&Arc<CheckSpec>> {
+        self.specs.get(id.0)?.as_ref()
     }
 
     pub fn subscribers(&self, id: CheckId) -> &[T] {
@@ -126,9 +142,10 @@ impl<T: Clone> Checks<T> {
     /// Every check with its spec, subscribers and current health, for
     /// status output.
     pub fn iter(&self) -> impl Iterator<Item = (CheckId, &CheckSpec, &[T], Option<bool>)> {
-        self.specs
-            .iter()
-            .map(|(id, spec)| (*id, spec, self.subscribers(*id), self.schedule.is_up(*id)))
+        self.specs.iter().enumerate().filter_map(|(i, spec)| {
+            let (id, spec) = (CheckId(i), spec.as_deref()?);
+            Some((id, spec, self.subscribers(id), self.schedule.is_up(id)))
+        })
     }
 
     /// The state of every check, by identity.
@@ -154,7 +171,7 @@ where
     F: Future<Output = ()>,
 {
     let ctx = Arc::new(check::Context::new());
-    let runner: Runner = Arc::new(move |spec: CheckSpec| {
+    let runner: Runner = Arc::new(move |spec: Arc<CheckSpec>| {
         let ctx = ctx.clone();
         Box::pin(async move { ctx.run(&spec).await })
     });
@@ -164,7 +181,9 @@ where
 /// Runs one attempt of a check. [`run`] uses the real checkers; a test can
 /// pass its own to drive the scheduler on tokio's paused clock.
 pub type Runner = Arc<
-    dyn Fn(CheckSpec) -> std::pin::Pin<Box<dyn Future<Output = CheckOutcome> + Send>> + Send + Sync,
+    dyn Fn(Arc<CheckSpec>) -> std::pin::Pin<Box<dyn Future<Output = CheckOutcome> + Send>>
+        + Send
+        + Sync,
 >;
 
 /// What an attempt task returns: when it was due, when it started (holding
@@ -203,7 +222,7 @@ fn finish<T: Clone>(
     let change = checks.schedule.handle_outcome(id, &outcome, now);
     recorder.record(
         id.0,
-        checks.specs.get(&id).map(|s| &s.kind),
+        checks.spec(id).map(|s| &s.kind),
         &outcome,
         stats::is_missed(due.at, started, due.interval),
         checks.schedule.is_up(id),
@@ -243,7 +262,7 @@ where
     'run: loop {
         let now = tokio::time::Instant::now();
         for due in checks.schedule.poll_due_timed(now.into_std()) {
-            let Some(spec) = checks.specs.get(&due.id).cloned() else {
+            let Some(spec) = checks.spec(due.id).cloned() else {
                 continue;
             };
             let permits = permits.clone();

@@ -43,7 +43,7 @@ async fn run(
     let t0 = Instant::now();
     let starts: Arc<Mutex<HashMap<u16, Vec<Duration>>>> = Arc::default();
     let log = starts.clone();
-    let runner: Runner = Arc::new(move |spec: CheckSpec| {
+    let runner: Runner = Arc::new(move |spec: Arc<CheckSpec>| {
         let log = log.clone();
         Box::pin(async move {
             let port = spec.target.port();

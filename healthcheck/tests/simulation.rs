@@ -20,7 +20,7 @@ async fn server_outage_seen_through_retry_fall_and_rise() {
     // The simulated server is dead during [10 s, 40 s).
     let attempts: Arc<Mutex<Vec<(Duration, bool)>>> = Arc::default();
     let log = attempts.clone();
-    let runner: Runner = Arc::new(move |_spec: CheckSpec| {
+    let runner: Runner = Arc::new(move |_spec: Arc<CheckSpec>| {
         let log = log.clone();
         Box::pin(async move {
             let at = Instant::now() - t0;
