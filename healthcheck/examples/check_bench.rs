@@ -672,7 +672,8 @@ fn ours(args: &Args, variant: Variant) -> anyhow::Result<()> {
             Box::pin(async move {
                 let started = Instant::now();
                 let out = if variant.rst && spec.kind == healthcheck::Kind::Tcp {
-                    tcp_check_rst(&spec).await
+                    // Boxed: its future would otherwise size every attempt.
+                    Box::pin(tcp_check_rst(&spec)).await
                 } else {
                     ctx.run(&spec).await
                 };
