@@ -59,6 +59,8 @@ struct Link {
     /// set: the interface's primary IPv4 address, or its IPv6 link-local
     /// address (RFC 5798 §5.1.2.1).
     primary: IpAddr,
+    /// Its receive task runs.
+    listening: bool,
 }
 
 /// A packet handed from a receive task to the main loop.
@@ -78,6 +80,9 @@ struct Slot {
     vip_link: usize,
     /// Where its adverts leave: the VMAC unless `vmac_xmit_base`.
     tx_link: usize,
+    /// A second link its adverts may arrive on: an IPv6 VMAC, which sees
+    /// the peers' adverts only while it is up (see [`V6Vmac`]).
+    alt_rx: Option<usize>,
     vmac: Option<VmacState>,
     src: IpAddr,
     /// When we last announced (GARP/NA), for logs and tests.
@@ -105,6 +110,32 @@ struct VmacState {
     parent: String,
     /// The parent's settings before we changed them.
     parent_old: Vec<(String, String)>,
+    v6: Option<V6Vmac>,
+}
+
+/// An IPv6 VMAC is up only while its instance is master.
+///
+/// Every node's VMAC has the same MAC, and an IPv6 interface that is up
+/// speaks on its own: MLD reports for the groups it joins (ff02::12 and the
+/// solicited-node group of its link-local address) and neighbour adverts
+/// for that address. Unlike IGMP for 224.0.0.0/24, MLD has no switch to
+/// turn the link-local reports off, and any such frame from a backup moves
+/// the switch's entry for the virtual MAC, and the master's clients, to the
+/// backup. keepalived keeps backups' VMACs up and has this problem. A
+/// backup's VMAC is down instead, so it sends nothing; the backup hears the
+/// master on the parent (macvlan hands a frame from the virtual MAC to a
+/// VMAC with that MAC only while that VMAC is up, so the master listens on
+/// its VMAC).
+///
+/// The VMAC has no automatic link-local address (`addr_gen_mode` none: it
+/// would be the same EUI-64 address on every node, RFC 5798 §7.4); the
+/// adverts' source address is added to it when it comes up, as keepalived
+/// does, so they leave with the virtual MAC from our own link-local address.
+struct V6Vmac {
+    /// The adverts' source (the parent's link-local address unless
+    /// configured), added to the VMAC while it is up.
+    source: Ipv6Addr,
+    up: bool,
 }
 
 /// One state change as the status command reports it.
@@ -426,8 +457,9 @@ impl Runtime {
     }
 
     /// The link for (`ifname`, `family`), opened on first use. `listen`:
-    /// also start its receive task (a VMAC only sends: its adverts are
-    /// received on the parent, which sees every frame the VMAC would).
+    /// also start its receive task, if it has none yet (a link opened only
+    /// to send, for `vmac_xmit_base`, may later be wanted for receiving by
+    /// another instance on the same interface).
     async fn link_for(
         &mut self,
         ifname: &str,
@@ -439,6 +471,9 @@ impl Runtime {
             family,
         };
         if let Some(i) = self.links.iter().position(|l| l.key == key) {
+            if listen && !self.links[i].listening {
+                self.listen(i);
+            }
             return Ok(i);
         }
         let wrap = |source| RuntimeError::Link {
@@ -466,38 +501,6 @@ impl Runtime {
                 }
             }
         };
-        let tx = self.inbound_tx.clone();
-        let sock = socket.clone();
-        if listen {
-            self.recv_tasks.push(tokio::spawn(async move {
-                let mut buf = vec![0u8; RECV_BUF];
-                loop {
-                    match sock.recv(&mut buf).await {
-                        Ok(received) => {
-                            let payload = buf[..received.len].to_vec();
-                            let msg = Inbound {
-                                link: index,
-                                received,
-                                payload,
-                            };
-                            if tx.send(msg).await.is_err() {
-                                return;
-                            }
-                        }
-                        // One bad datagram: drop it and read the next.
-                        Err(e @ crate::net::NetError::Malformed(_)) => {
-                            debug!("receive on link {index}: {e}");
-                        }
-                        // A socket error that persists (interface gone) must
-                        // not spin the CPU; the interface may come back.
-                        Err(e) => {
-                            warn!("receive on link {index}: {e}");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-            }));
-        }
         info!(interface = ifname, ?family, ifindex, %primary, listen, "VRRP socket open");
         self.links.push(Link {
             key,
@@ -506,8 +509,47 @@ impl Runtime {
             socket,
             announcer,
             primary,
+            listening: false,
         });
+        if listen {
+            self.listen(index);
+        }
         Ok(index)
+    }
+
+    /// Start the receive task of link `index`.
+    fn listen(&mut self, index: usize) {
+        self.links[index].listening = true;
+        let tx = self.inbound_tx.clone();
+        let sock = self.links[index].socket.clone();
+        self.recv_tasks.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; RECV_BUF];
+            loop {
+                match sock.recv(&mut buf).await {
+                    Ok(received) => {
+                        let payload = buf[..received.len].to_vec();
+                        let msg = Inbound {
+                            link: index,
+                            received,
+                            payload,
+                        };
+                        if tx.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                    // One bad datagram: drop it and read the next.
+                    Err(e @ crate::net::NetError::Malformed(_)) => {
+                        debug!("receive on link {index}: {e}");
+                    }
+                    // A socket error that persists (interface gone) must
+                    // not spin the CPU; the interface may come back.
+                    Err(e) => {
+                        warn!("receive on link {index}: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
     }
 
     /// Create (or reuse) the VMAC of an instance and set keepalived's
@@ -548,7 +590,15 @@ impl Runtime {
                 source,
             },
         };
-        crate::net::sysctl::apply(&v.name, crate::net::sysctl::VMAC).map_err(io)?;
+        if family == Family::V6 {
+            // Set while the VMAC is down: nothing of IPv6's own
+            // autoconfiguration may leave it with the virtual MAC.
+            for (key, value) in crate::net::sysctl::VMAC_V6 {
+                crate::net::sysctl::set_ipv6(&v.name, key, value).map_err(io)?;
+            }
+        } else {
+            crate::net::sysctl::apply(&v.name, crate::net::sysctl::VMAC).map_err(io)?;
+        }
         if family == Family::V4 {
             // An IPv4 VMAC must never send IPv6 (link-local DAD, MLD
             // reports, router solicitations): those frames carry the
@@ -578,12 +628,30 @@ impl Runtime {
                 }
             }
         }
-        if created {
-            self.netlink.set_link_up(ifindex).await.map_err(wrap)?;
-        }
-        let parent_old =
-            crate::net::sysctl::apply(parent, crate::net::sysctl::VMAC_PARENT).map_err(io)?;
-        if crate::net::sysctl::get("all", "rp_filter").is_ok_and(|v| v != "0") {
+        let v6 = if family == Family::V6 {
+            // Down until master (see V6Vmac); one we did not create may be
+            // up from an earlier run.
+            self.netlink.set_link_down(ifindex).await.map_err(wrap)?;
+            Some(V6Vmac {
+                source: Ipv6Addr::UNSPECIFIED,
+                up: false,
+            })
+        } else {
+            if created {
+                self.netlink.set_link_up(ifindex).await.map_err(wrap)?;
+            }
+            None
+        };
+        // ARP settings on the parent are an IPv4 matter (keepalived sets
+        // them for IPv4 instances only).
+        let parent_old = if family == Family::V4 {
+            crate::net::sysctl::apply(parent, crate::net::sysctl::VMAC_PARENT).map_err(io)?
+        } else {
+            Vec::new()
+        };
+        if family == Family::V4
+            && crate::net::sysctl::get("all", "rp_filter").is_ok_and(|v| v != "0")
+        {
             warn!(vmac = %v.name, "net.ipv4.conf.all.rp_filter is not 0: traffic to the VIPs on the VMAC may be dropped");
         }
         info!(vmac = %v.name, ifindex, created, parent, "VMAC ready");
@@ -596,6 +664,7 @@ impl Runtime {
                 created,
                 parent: parent.to_owned(),
                 parent_old,
+                v6,
             },
             parent_primary,
         ))
@@ -614,6 +683,55 @@ impl Runtime {
         // arp_ignore 8: do not reply for any local address.
         if let Err(e) = crate::net::sysctl::set(&v.name, "arp_ignore", "8") {
             warn!(vmac = %v.name, "arp_ignore 8 before the hand-over: {e}");
+        }
+    }
+
+    /// Bring an IPv6 VMAC up as its instance becomes master, with the
+    /// adverts' source address on it (see [`V6Vmac`]). A failure is logged:
+    /// the adverts then fail to leave, and the peers take over.
+    async fn vmac_v6_up(&mut self, i: usize) {
+        let Some(v) = self.slots[i].vmac.as_ref() else {
+            return;
+        };
+        let Some(v6) = v.v6.as_ref().filter(|v6| !v6.up) else {
+            return;
+        };
+        let (ifindex, source, name) = (v.ifindex, v6.source, v.name.clone());
+        if let Err(e) = self.netlink.set_link_up(ifindex).await {
+            warn!(vmac = %name, "bringing the IPv6 VMAC up: {e}");
+            return;
+        }
+        // The kernel drops a link-local address when the link goes down, so
+        // it is added at every up; NODAD: our own address, on another of
+        // our interfaces, is no duplicate.
+        if let Err(e) = self
+            .netlink
+            .add_address(ifindex, IpAddr::V6(source), 64, None)
+            .await
+        {
+            warn!(vmac = %name, %source, "adding the advert source to the IPv6 VMAC: {e}");
+        }
+        if let Some(v6) = self.slots[i].vmac.as_mut().and_then(|v| v.v6.as_mut()) {
+            v6.up = true;
+        }
+        info!(vmac = %name, %source, "IPv6 VMAC up");
+    }
+
+    /// Take an IPv6 VMAC down as its instance stops being master.
+    async fn vmac_v6_down(&mut self, i: usize) {
+        let Some(v) = self.slots[i].vmac.as_ref() else {
+            return;
+        };
+        if !v.v6.as_ref().is_some_and(|v6| v6.up) {
+            return;
+        }
+        let (ifindex, name) = (v.ifindex, v.name.clone());
+        match self.netlink.set_link_down(ifindex).await {
+            Ok(()) => info!(vmac = %name, "IPv6 VMAC down"),
+            Err(e) => warn!(vmac = %name, "taking the IPv6 VMAC down: {e}"),
+        }
+        if let Some(v6) = self.slots[i].vmac.as_mut().and_then(|v| v.v6.as_mut()) {
+            v6.up = false;
         }
     }
 
@@ -660,7 +778,7 @@ impl Runtime {
         // a peer's advert carries the same virtual MAC as our own VMAC, and
         // the kernel hands such a frame to our VMAC only, never to the
         // parent (macvlan treats it as looped back).
-        let (link, vip_link, tx_link, vmac, primary) = match spec.vmac.clone() {
+        let (link, vip_link, tx_link, mut vmac, primary) = match spec.vmac.clone() {
             None => {
                 let l = self.link_for(&spec.interface, spec.family, true).await?;
                 (l, l, l, None, self.links[l].primary)
@@ -676,6 +794,14 @@ impl Runtime {
                 (vl, vl, tx, Some(state), parent_primary)
             }
         };
+        // An IPv6 backup's VMAC is down: it hears the master on the parent
+        // (see V6Vmac).
+        let alt_rx = match &vmac {
+            Some(v) if v.v6.is_some() => {
+                Some(self.link_for(&spec.interface, spec.family, true).await?)
+            }
+            _ => None,
+        };
         let src = match spec.source {
             Some(s) => s,
             None => primary,
@@ -685,6 +811,11 @@ impl Runtime {
                 ifname: spec.interface.clone(),
                 family: spec.family,
             });
+        }
+        if let (Some(V6Vmac { source, .. }), IpAddr::V6(s)) =
+            (vmac.as_mut().and_then(|v| v.v6.as_mut()), src)
+        {
+            *source = s;
         }
         let mut fsm_cfg = spec.fsm.clone();
         fsm_cfg.primary_addr = src;
@@ -704,6 +835,7 @@ impl Runtime {
             link,
             vip_link,
             tx_link,
+            alt_rx,
             vmac,
             src,
             vips_installed: false,
@@ -715,8 +847,7 @@ impl Runtime {
             queued: None,
         });
         let i = self.slots.len() - 1;
-        self.by_vrid
-            .insert((self.slots[i].link, self.slots[i].spec.fsm.vrid), i);
+        self.index_vrid(i);
         Ok(())
     }
 
@@ -1304,9 +1435,11 @@ impl Runtime {
             .copied()
             .filter(|&i| self.slots.get(i).is_some_and(|s| !s.stopped));
         let Some(i) = indexed.or_else(|| {
-            self.slots
-                .iter()
-                .position(|s| s.link == inb.link && s.spec.fsm.vrid == vrid && !s.stopped)
+            self.slots.iter().position(|s| {
+                (s.link == inb.link || s.alt_rx == Some(inb.link))
+                    && s.spec.fsm.vrid == vrid
+                    && !s.stopped
+            })
         }) else {
             // Other routers' VRIDs share the LAN: counted, logged at debug
             // only (RFC 5798 §7.1 says discard).
@@ -1375,6 +1508,16 @@ impl Runtime {
         }
     }
 
+    /// Enter slot `i` in the (link, VRID) index, on each link its adverts
+    /// may arrive on.
+    fn index_vrid(&mut self, i: usize) {
+        let s = &self.slots[i];
+        let vrid = s.spec.fsm.vrid;
+        for link in std::iter::once(s.link).chain(s.alt_rx) {
+            self.by_vrid.insert((link, vrid), i);
+        }
+    }
+
     /// Rebuild the timer heap and the VRID index (slot indexes changed).
     fn reindex(&mut self) {
         self.timers.clear();
@@ -1383,8 +1526,7 @@ impl Runtime {
             self.slots[i].queued = None;
             self.requeue(i);
             if !self.slots[i].stopped {
-                self.by_vrid
-                    .insert((self.slots[i].link, self.slots[i].spec.fsm.vrid), i);
+                self.index_vrid(i);
             }
         }
     }
@@ -1429,8 +1571,14 @@ impl Runtime {
     async fn drain_one(&mut self, i: usize) {
         while let Some(action) = self.slots[i].fsm.poll_action() {
             match action {
-                Action::SendAdvert { priority } => self.send_advert(i, priority).await,
+                Action::SendAdvert { priority } => {
+                    if priority > 0 {
+                        self.vmac_v6_up(i).await;
+                    }
+                    self.send_advert(i, priority).await
+                }
                 Action::AddVips => {
+                    self.vmac_v6_up(i).await;
                     let (link, vips, name) = self.slot_vips(i);
                     self.add_vips(link, &vips, &name).await;
                     self.slots[i].vips_installed = true;
@@ -1442,6 +1590,7 @@ impl Runtime {
                     let (link, vips, name) = self.slot_vips(i);
                     if !self.dont_release || !self.slots[i].vips_installed {
                         self.remove_vips(link, &vips, &name, "state change").await;
+                        self.vmac_v6_down(i).await;
                     }
                     self.slots[i].vips_installed = false;
                 }

@@ -527,14 +527,6 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
     let source = i.unicast_src_ip.or(i.mcast_src_ip);
     let vmac = match &i.use_vmac {
         None => None,
-        // An IPv6 VMAC needs its own link-local address handling (every
-        // node's VMAC has the same MAC, so the same EUI-64 address).
-        Some(_) if family == Family::V6 => {
-            return Err(SetupError::Vmac {
-                name: i.name.clone(),
-                detail: "IPv6 instances with use_vmac are not supported yet".into(),
-            })
-        }
         Some(v) => Some(VmacSpec {
             name: v
                 .interface
@@ -1048,8 +1040,8 @@ mod tests {
                 "{name}: {}",
                 loaded.diagnostics
             );
-            // Other refusals (an undefined track_script, use_vmac with
-            // IPv6) are not this test's business.
+            // Other refusals (an undefined track_script, say) are not
+            // this test's business.
             if let Err(e) = plan(&loaded.config) {
                 assert!(
                     !matches!(e, SetupError::Address { .. } | SetupError::Route { .. }),

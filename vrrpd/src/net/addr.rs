@@ -524,6 +524,20 @@ impl Netlink {
             .map_err(|e| nl_err("set link up", e))
     }
 
+    /// Sets a link down (an IPv6 VMAC while its instance is not master).
+    pub async fn set_link_down(&self, ifindex: u32) -> Result<(), NetError> {
+        self.handle
+            .link()
+            .set(
+                rtnetlink::LinkUnspec::new_with_index(ifindex)
+                    .down()
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| nl_err("set link down", e))
+    }
+
     /// Deletes a link (a VMAC). `Ok(false)` when it was already gone.
     pub async fn del_link(&self, ifindex: u32) -> Result<bool, NetError> {
         match self

@@ -67,6 +67,18 @@ pub const VMAC: &[(&str, &str)] = &[
     ("promote_secondaries", "1"),
 ];
 
+/// The IPv6 settings of an IPv6 VMAC (`/proc/sys/net/ipv6/conf/VMAC/`):
+/// no automatic link-local address (it would be the same EUI-64 address on
+/// every node; RFC 5798 §7.4, keepalived sets the same mode), no DAD, no
+/// router solicitations, no autoconfiguration from router adverts: the
+/// kernel must send nothing from the virtual MAC on its own.
+pub const VMAC_V6: &[(&str, &str)] = &[
+    ("addr_gen_mode", "1"),
+    ("accept_dad", "0"),
+    ("router_solicitations", "0"),
+    ("accept_ra", "0"),
+];
+
 /// The settings the VMAC's parent needs.
 pub const VMAC_PARENT: &[(&str, &str)] = &[("arp_ignore", "1"), ("arp_filter", "1")];
 
