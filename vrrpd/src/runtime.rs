@@ -1131,6 +1131,7 @@ impl Runtime {
             "pid": std::process::id(),
             "instances": instances,
             "packets_discarded": self.rejects.counts(),
+            "removals_by_others": self.monitor.status(),
             "health_checks": self.checkers.as_ref().map(|c| json!({
                 "virtual_servers": c.names,
                 "sinks": c.sink_lines,

@@ -45,6 +45,20 @@ pub(super) struct Monitor {
     task: Option<tokio::task::JoinHandle<()>>,
     /// When to check again whether instances in VIP FAULT may leave it.
     pub(super) retry_at: Option<Instant>,
+    /// Batches handled (one reconciliation pass each) and the removals
+    /// they carried, for `status`.
+    batches: u64,
+    removals: u64,
+}
+
+impl Monitor {
+    pub(super) fn status(&self) -> serde_json::Value {
+        serde_json::json!({
+            "following": self.task.is_some(),
+            "batches": self.batches,
+            "removals": self.removals,
+        })
+    }
 }
 
 impl Default for Monitor {
@@ -55,6 +69,8 @@ impl Default for Monitor {
             tx: Some(tx),
             task: None,
             retry_at: None,
+            batches: 0,
+            removals: 0,
         }
     }
 }
@@ -211,6 +227,8 @@ impl Runtime {
     /// One batch of removals: put back what a MASTER should hold.
     pub(super) async fn on_removals(&mut self, batch: Vec<Removal>) {
         debug!(removals = batch.len(), "address/route/rule removals");
+        self.monitor.batches += 1;
+        self.monitor.removals += batch.len() as u64;
         for i in 0..self.slots.len() {
             if !self.holds_virtuals(i) {
                 continue;
