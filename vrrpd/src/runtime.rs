@@ -7,6 +7,7 @@
 //!  VrrpSocket (eth0, v6) --recv task--+--> mpsc<Inbound> --+
 //!  ...                                                      |
 //!  Signals (TERM/INT/HUP/USR1/USR2) -----------------------+--> main loop
+//!  address/route/rule removals, one batch per burst -------+  (reconcile)
 //!  one sleep until the earliest fsm deadline ---------------+      |
 //!                                                                  v
 //!                         owns every fsm::Instance; drains their actions in
@@ -102,8 +103,9 @@ struct Slot {
     /// A VIP that failed to go on while draining (why), turned into a
     /// VIP FAULT once the drain is done.
     vip_add_failed: Option<String>,
-    /// What this instance put back after someone else removed it.
-    readded: reconcile::Readded,
+    /// What this instance put back after someone else removed it, and
+    /// its VIP FAULT retries.
+    reinstate: reconcile::SlotReinstate,
 }
 
 /// A VMAC interface an instance uses, and what to undo at exit.
@@ -729,7 +731,7 @@ impl Runtime {
             queued: None,
             vip_fault: None,
             vip_add_failed: None,
-            readded: Default::default(),
+            reinstate: Default::default(),
         });
         let i = self.slots.len() - 1;
         self.by_vrid
@@ -1113,9 +1115,9 @@ impl Runtime {
                         "priority_zero_out": st.priority_zero_out,
                         "became_master": st.became_master,
                         "released_master": st.released_master,
-                        "vips_readded": s.readded.vips,
-                        "routes_readded": s.readded.routes,
-                        "rules_readded": s.readded.rules,
+                        "vips_readded": s.reinstate.readded.vips,
+                        "routes_readded": s.reinstate.readded.routes,
+                        "rules_readded": s.reinstate.readded.rules,
                     },
                     "transitions": s.history.iter().map(|t| json!({
                         "at_unix_ms": t.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
@@ -1486,7 +1488,9 @@ impl Runtime {
                     let (link, vips, name) = self.slot_vips(i);
                     let failed = self.add_vips(link, &vips, &name).await;
                     self.slots[i].vips_installed = true;
-                    if !failed.is_empty() {
+                    if failed.is_empty() {
+                        self.slots[i].reinstate.failures = 0;
+                    } else {
                         self.slots[i].vip_add_failed = Some(failed.join("; "));
                     }
                 }

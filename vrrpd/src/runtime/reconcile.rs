@@ -35,8 +35,12 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 /// How often an instance in FAULT for a VIP it could not add checks
-/// whether it could hold it again.
+/// whether it could hold it again: every second at first; doubled for
+/// each failure in a row (leaving FAULT, winning, and failing to add the
+/// VIP again), up to [`VIP_RETRY_MAX`], so a cause the check cannot see
+/// does not make the instance flap every second.
 const VIP_RETRY: Duration = Duration::from_secs(1);
+const VIP_RETRY_MAX: Duration = Duration::from_secs(32);
 
 /// The removal subscription and the VIP-fault retry timer.
 pub(super) struct Monitor {
@@ -89,6 +93,22 @@ pub(super) struct Readded {
     pub(super) vips: u64,
     pub(super) routes: u64,
     pub(super) rules: u64,
+}
+
+/// Per instance: what it put back, and its VIP FAULT retries.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SlotReinstate {
+    pub(super) readded: Readded,
+    /// VIP FAULTs in a row (reset once its VIPs were all added).
+    pub(super) failures: u32,
+    /// When to check whether it may leave its VIP FAULT.
+    retry_at: Option<Instant>,
+}
+
+/// The wait before the `failures`-th retry (1 s, 2 s, 4 s ... 32 s).
+fn retry_delay(failures: u32) -> Duration {
+    let shift = failures.saturating_sub(1).min(5);
+    (VIP_RETRY * (1u32 << shift)).min(VIP_RETRY_MAX)
 }
 
 /// The prefix length the kernel reports for a VIP: the peer's for a
@@ -229,16 +249,21 @@ impl Runtime {
         debug!(removals = batch.len(), "address/route/rule removals");
         self.monitor.batches += 1;
         self.monitor.removals += batch.len() as u64;
+        let any_address = batch.iter().any(|r| matches!(r, Removal::Address { .. }));
         for i in 0..self.slots.len() {
             if !self.holds_virtuals(i) {
                 continue;
             }
             let link = self.slots[i].vip_link;
-            let gone = affected(
-                &self.slots[i].spec.virtuals(),
-                |v| self.vip_index(link, v),
-                &batch,
-            );
+            let held = self.slots[i].spec.virtuals();
+            let mut gone = affected(&held, |v| self.vip_index(link, v), &batch);
+            // IPv4 drops the routes through an address that goes away
+            // (its subnet, its source) without a notification: any
+            // address removal means our routes are checked (adding is
+            // idempotent, only a missing one is added and counted).
+            if any_address {
+                gone.routes = held.routes.into_iter().filter(|r| !r.no_track).collect();
+            }
             if !gone.is_empty() {
                 self.reinstate(i, gone).await;
             }
@@ -265,7 +290,7 @@ impl Runtime {
                 Ok(true) => {
                     warn!(instance = %name, vip = %vip.addr, interface = %ifname,
                         "VIP {}/{} was removed from {ifname} by someone else: re-added", vip.addr, vip.prefix);
-                    self.slots[i].readded.vips += 1;
+                    self.slots[i].reinstate.readded.vips += 1;
                     readded.push(vip.addr);
                 }
                 // Back already (put back by whoever removed it).
@@ -302,7 +327,7 @@ impl Runtime {
             match res {
                 Ok(true) => {
                     warn!(instance = %name, route = %r, "virtual route {r} was removed by someone else: re-added");
-                    self.slots[i].readded.routes += 1;
+                    self.slots[i].reinstate.readded.routes += 1;
                 }
                 Ok(false) => {}
                 Err(e) => error!(instance = %name, route = %r, "re-adding virtual route: {e}"),
@@ -312,7 +337,7 @@ impl Runtime {
             match self.netlink.add_rule(r).await {
                 Ok(true) => {
                     warn!(instance = %name, rule = %r, "virtual rule {r} was removed by someone else: re-added");
-                    self.slots[i].readded.rules += 1;
+                    self.slots[i].reinstate.readded.rules += 1;
                 }
                 Ok(false) => {}
                 Err(e) => error!(instance = %name, rule = %r, "re-adding virtual rule: {e}"),
@@ -359,24 +384,38 @@ impl Runtime {
                 self.sync_queue.extend(g.member_fault(&name, true));
             }
         }
-        self.monitor.retry_at = Some(now + VIP_RETRY);
+        let r = &mut self.slots[i].reinstate;
+        r.failures = r.failures.saturating_add(1);
+        r.retry_at = Some(now + retry_delay(r.failures));
+        self.rearm_retry();
+    }
+
+    /// The earliest retry of any instance in VIP FAULT.
+    fn rearm_retry(&mut self) {
+        self.monitor.retry_at = self
+            .slots
+            .iter()
+            .filter(|s| !s.stopped && s.vip_fault.is_some())
+            .filter_map(|s| s.reinstate.retry_at)
+            .min();
     }
 
     /// The retry timer: every instance in VIP FAULT whose VIPs could be
     /// held again leaves it (then becomes BACKUP, or MASTER when it wins;
     /// adding failing again puts it back in FAULT).
     pub(super) async fn retry_vip_faults(&mut self) {
-        self.monitor.retry_at = None;
         let now = Instant::now();
         for i in 0..self.slots.len() {
-            if self.slots[i].stopped || self.slots[i].vip_fault.is_none() {
+            let s = &self.slots[i];
+            if s.stopped || s.vip_fault.is_none() || s.reinstate.retry_at.is_some_and(|t| t > now) {
                 continue;
             }
             if let Err(why) = self.could_hold(i) {
                 debug!(instance = %self.slots[i].spec.name, "still cannot hold its VIPs: {why}");
-                self.monitor.retry_at = Some(now + VIP_RETRY);
+                self.slots[i].reinstate.retry_at = Some(now + VIP_RETRY);
                 continue;
             }
+            self.slots[i].reinstate.retry_at = None;
             let name = self.slots[i].spec.name.clone();
             info!(instance = %name, "its VIPs can be added again: leaving FAULT");
             self.slots[i].vip_fault = None;
@@ -390,6 +429,7 @@ impl Runtime {
             }
             self.drain(i).await;
         }
+        self.rearm_retry();
     }
 
     /// Whether slot `i`'s tracked VIPs could be added: each one's interface
@@ -447,7 +487,7 @@ impl Runtime {
                         ("vrid", &vrid),
                         ("interface", ifname),
                     ],
-                    get(&s.readded) as f64,
+                    get(&s.reinstate.readded) as f64,
                 );
             }
         }
@@ -559,6 +599,13 @@ mod tests {
         assert_eq!(affected(&h, index, &[rule(Some(50), 18)]).rules.len(), 1);
         assert!(affected(&h, index, &[rule(Some(51), 18)]).is_empty());
         assert!(affected(&h, index, &[rule(Some(50), 0)]).is_empty());
+    }
+
+    #[test]
+    fn retries_back_off_up_to_a_bound() {
+        let secs: Vec<u64> = (1..=8).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(secs, vec![1, 2, 4, 8, 16, 32, 32, 32]);
+        assert_eq!(retry_delay(u32::MAX), VIP_RETRY_MAX);
     }
 
     #[test]
