@@ -7,6 +7,7 @@
 //!  VrrpSocket (eth0, v6) --recv task--+--> mpsc<Inbound> --+
 //!  ...                                                      |
 //!  Signals (TERM/INT/HUP/USR1/USR2) -----------------------+--> main loop
+//!  address/route/rule removals, one batch per burst -------+  (reconcile)
 //!  one sleep until the earliest fsm deadline ---------------+      |
 //!                                                                  v
 //!                         owns every fsm::Instance; drains their actions in
@@ -33,6 +34,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
+
+mod reconcile;
 
 /// IANA multicast groups for VRRP (RFC 5798 §5.1.1.2, §5.1.2.2).
 pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
@@ -99,6 +102,15 @@ struct Slot {
     history: std::collections::VecDeque<Transition>,
     /// The deadline this slot has in [`Runtime::timers`], if any.
     queued: Option<Instant>,
+    /// FAULT because a VIP could not be added (why), until it could be
+    /// again ([`reconcile`]).
+    vip_fault: Option<String>,
+    /// A VIP that failed to go on while draining (why), turned into a
+    /// VIP FAULT once the drain is done.
+    vip_add_failed: Option<String>,
+    /// What this instance put back after someone else removed it, and
+    /// its VIP FAULT retries.
+    reinstate: reconcile::SlotReinstate,
 }
 
 /// A VMAC interface an instance uses, and what to undo at exit.
@@ -236,6 +248,8 @@ pub struct Runtime {
     timers: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, usize)>>,
     /// (link, VRID) -> slot of the running instance, for received adverts.
     by_vrid: HashMap<(usize, u8), usize>,
+    /// Address/route/rule removals by others, and the VIP FAULT retry.
+    monitor: reconcile::Monitor,
 }
 
 impl Runtime {
@@ -268,6 +282,7 @@ impl Runtime {
             igmp_llm_reports_old: None,
             timers: Default::default(),
             by_vrid: HashMap::new(),
+            monitor: Default::default(),
         };
         for (spec, trackers) in plan.specs.into_iter().zip(plan.trackers) {
             rt.add_instance(spec, trackers).await?;
@@ -335,7 +350,8 @@ impl Runtime {
             "trackers: {}",
             state.reason
         );
-        let fault = state.fault || self.slots[i].group_fault;
+        let own = state.fault || self.slots[i].vip_fault.is_some();
+        let fault = own || self.slots[i].group_fault;
         self.slots[i]
             .fsm
             .set_effective_priority(now, state.effective_priority);
@@ -347,7 +363,7 @@ impl Runtime {
         let mut actions = Vec::new();
         for g in &mut self.sync_groups {
             if g.contains(&name) {
-                actions.extend(g.member_fault(&name, state.fault));
+                actions.extend(g.member_fault(&name, own));
             }
         }
         self.apply_sync_actions(now, actions).await;
@@ -375,7 +391,7 @@ impl Runtime {
                 SyncAction::Fault | SyncAction::LeaveFault => {
                     let group_fault = action == SyncAction::Fault;
                     self.slots[j].group_fault = group_fault;
-                    let fault = group_fault || self.slots[j].trackers.fault();
+                    let fault = group_fault || self.own_fault(j);
                     self.slots[j].fsm.set_fault(now, fault);
                 }
                 SyncAction::Master => self.slots[j].fsm.sync_master(now),
@@ -422,7 +438,7 @@ impl Runtime {
                     g.seed_member(
                         &s.spec.name,
                         s.fsm.state(),
-                        s.trackers.fault(),
+                        s.trackers.fault() || s.vip_fault.is_some(),
                         s.group_fault,
                     );
                 }
@@ -845,6 +861,9 @@ impl Runtime {
             group_fault: false,
             history: std::collections::VecDeque::new(),
             queued: None,
+            vip_fault: None,
+            vip_add_failed: None,
+            reinstate: Default::default(),
         });
         let i = self.slots.len() - 1;
         self.index_vrid(i);
@@ -859,6 +878,7 @@ impl Runtime {
         mut control: mpsc::Receiver<daemon::control::Command>,
     ) -> anyhow::Result<()> {
         self.start_watching().await;
+        self.start_monitor();
         let now = Instant::now();
         for i in 0..self.slots.len() {
             self.slots[i].fsm.handle_startup(now);
@@ -874,6 +894,7 @@ impl Runtime {
                 break;
             }
             let deadline = self.next_deadline();
+            let vip_retry = self.monitor.retry_at;
             let sleep = async {
                 match deadline {
                     Some(d) => precise_sleep_until(d).await,
@@ -948,6 +969,17 @@ impl Runtime {
                 Some(inb) = self.inbound_rx.recv() => {
                     self.on_packet(inb).await;
                 }
+                // Someone else removed addresses, routes or rules. Not while
+                // stopping: the hand-over removes ours on purpose.
+                Some(batch) = self.monitor.rx.recv(), if !stopping => {
+                    self.on_removals(batch).await;
+                }
+                () = async {
+                    match vip_retry {
+                        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                        None => std::future::pending().await,
+                    }
+                }, if !stopping => self.retry_vip_faults().await,
                 () = sleep => {
                     // In deadline order, each with the time it is served at:
                     // sending 1,000 adverts takes tens of ms, and timers
@@ -1086,7 +1118,10 @@ impl Runtime {
         if self.slots[i].vips_installed {
             self.remove_vips(link, &gone, &name, "removed by reload")
                 .await;
-            self.add_vips(link, &new, &name).await;
+            let failed = self.add_vips(link, &new, &name).await;
+            if !failed.is_empty() {
+                self.slots[i].vip_add_failed = Some(failed.join("; "));
+            }
             if !new.vips.is_empty() {
                 self.announce(i).await;
             }
@@ -1195,6 +1230,7 @@ impl Runtime {
                         "effective_priority": s.trackers.effective_priority(),
                         "fault": s.trackers.fault(),
                         "group_fault": s.group_fault,
+                        "vip_fault": s.vip_fault,
                         "fault_reasons": s.trackers.fault_reasons(),
                         "last_change": s.trackers.state().reason,
                         "scripts": s.trackers.tracked(crate::track::Kind::Script).collect::<Vec<_>>(),
@@ -1210,6 +1246,9 @@ impl Runtime {
                         "priority_zero_out": st.priority_zero_out,
                         "became_master": st.became_master,
                         "released_master": st.released_master,
+                        "vips_readded": s.reinstate.readded.vips,
+                        "routes_readded": s.reinstate.readded.routes,
+                        "rules_readded": s.reinstate.readded.rules,
                     },
                     "transitions": s.history.iter().map(|t| json!({
                         "at_unix_ms": t.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
@@ -1225,6 +1264,7 @@ impl Runtime {
             "pid": std::process::id(),
             "instances": instances,
             "packets_discarded": self.rejects.counts(),
+            "removals_by_others": self.monitor.status(),
             "health_checks": self.checkers.as_ref().map(|c| json!({
                 "virtual_servers": c.names,
                 "sinks": c.sink_lines,
@@ -1315,11 +1355,11 @@ impl Runtime {
         e.family(
             "vrrp_tracker_fault",
             "gauge",
-            "1 while the instance's trackers (or its sync group) hold it in FAULT.",
+            "1 while the instance's trackers (or its sync group, or a VIP it cannot add) hold it in FAULT.",
         );
         for s in &live {
             let (n, v, i) = label(s);
-            let fault = s.trackers.fault() || s.group_fault;
+            let fault = s.trackers.fault() || s.group_fault || s.vip_fault.is_some();
             e.sample(
                 "vrrp_tracker_fault",
                 &[("instance", &n), ("vrid", &v), ("interface", &i)],
@@ -1384,6 +1424,7 @@ impl Runtime {
                 *n as f64,
             );
         }
+        self.readded_metrics(&mut e);
         let mut out = e.finish();
         if let Some(c) = &self.checkers {
             // healthcheck_* families: per-check counts, failures by reason
@@ -1569,6 +1610,19 @@ impl Runtime {
 
     /// [`Runtime::drain`] without the sync group moves (they are queued).
     async fn drain_one(&mut self, i: usize) {
+        loop {
+            self.drain_actions(i).await;
+            // A VIP that could not be added: FAULT (its actions, priority 0
+            // and removing the rest, are drained in the next turn).
+            match self.slots[i].vip_add_failed.take() {
+                Some(why) => self.vip_fault(i, why),
+                None => break,
+            }
+        }
+        self.requeue(i);
+    }
+
+    async fn drain_actions(&mut self, i: usize) {
         while let Some(action) = self.slots[i].fsm.poll_action() {
             match action {
                 Action::SendAdvert { priority } => {
@@ -1580,8 +1634,13 @@ impl Runtime {
                 Action::AddVips => {
                     self.vmac_v6_up(i).await;
                     let (link, vips, name) = self.slot_vips(i);
-                    self.add_vips(link, &vips, &name).await;
+                    let failed = self.add_vips(link, &vips, &name).await;
                     self.slots[i].vips_installed = true;
+                    if failed.is_empty() {
+                        self.slots[i].reinstate.failures = 0;
+                    } else {
+                        self.slots[i].vip_add_failed = Some(failed.join("; "));
+                    }
                 }
                 Action::RemoveVips => {
                     // A delayed lower-priority burst must not announce
@@ -1638,7 +1697,6 @@ impl Runtime {
                 }
             }
         }
-        self.requeue(i);
     }
 
     /// Where the instance's VIPs live, what it installs as master (VIPs,
@@ -1794,9 +1852,15 @@ impl Runtime {
     /// Install what a master holds: the VIPs first, then the routes (which
     /// may use a VIP as gateway subnet or source), then the rules.
     /// "Already there" is not an error (a restart, a re-entered MASTER).
-    async fn add_vips(&mut self, link: usize, v: &Virtuals, name: &str) {
+    /// Returns the tracked (not `no_track`) VIPs that could not be added,
+    /// with why: the instance cannot be master without them.
+    async fn add_vips(&mut self, link: usize, v: &Virtuals, name: &str) -> Vec<String> {
+        let mut failed = Vec::new();
         for vip in &v.vips {
             let Some(ifindex) = self.vip_ifindex(link, vip, name).await else {
+                if !vip.no_track {
+                    failed.push(format!("{}: no interface {:?}", vip.addr, vip.dev));
+                }
                 continue;
             };
             match self
@@ -1807,7 +1871,12 @@ impl Runtime {
                 Ok(_) => {
                     info!(instance = name, vip = %vip.addr, prefix = vip.prefix, ifindex, "VIP added")
                 }
-                Err(e) => error!(instance = name, vip = %vip.addr, "adding VIP: {e}"),
+                Err(e) => {
+                    error!(instance = name, vip = %vip.addr, "adding VIP: {e}");
+                    if !vip.no_track {
+                        failed.push(format!("{}: {e}", vip.addr));
+                    }
+                }
             }
         }
         for r in &v.routes {
@@ -1828,6 +1897,7 @@ impl Runtime {
                 Err(e) => error!(instance = name, rule = %r, "adding virtual rule: {e}"),
             }
         }
+        failed
     }
 
     /// Remove what a master held, in the reverse order of [`add_vips`]:

@@ -37,6 +37,10 @@ pub struct Vip {
     pub flags: AddressFlags,
     /// `preferred_lft` in seconds; `forever` is `u32::MAX`.
     pub preferred_lft: Option<u32>,
+    /// `no_track`: not followed (keepalived `dont_track`): its interface
+    /// going down is no FAULT, and its removal by someone else is left
+    /// alone instead of being undone.
+    pub no_track: bool,
 }
 
 impl Vip {
@@ -52,6 +56,7 @@ impl Vip {
             peer: None,
             flags: AddressFlags::empty(),
             preferred_lft: None,
+            no_track: false,
         }
     }
 
@@ -703,6 +708,7 @@ fn vip(i: &VrrpInstance, interface: &str, a: &conf::model::IpAddress) -> Result<
             conf::model::PreferredLft::Forever => u32::MAX,
             conf::model::PreferredLft::Seconds(s) => s,
         }),
+        no_track: a.no_track,
     })
 }
 
@@ -855,6 +861,7 @@ fn route(i: &VrrpInstance, r: &conf::model::Route) -> Result<RouteSpec, SetupErr
     s.metrics.hoplimit = r.hoplimit.map(u32::from);
     s.metrics.initcwnd = r.initcwnd;
     s.metrics.initrwnd = r.initrwnd;
+    s.no_track = r.no_track;
     Ok(s)
 }
 
@@ -886,6 +893,7 @@ fn rule(i: &VrrpInstance, r: &conf::model::Rule) -> Result<RuleSpec, SetupError>
     s.sport = r.sport.map(|p| (p.start, p.end));
     s.dport = r.dport.map(|p| (p.start, p.end));
     s.protocol = protocol_id(r.protocol.as_deref()).map_err(refuse)?;
+    s.no_track = r.no_track;
     Ok(s)
 }
 

@@ -6,18 +6,25 @@
 //!  script task: ScriptScheduler -> spawn run -> result --+
 //!  link task:   netlink RTMGRP_LINK events --------------+--> mpsc<TrackInput> --> main loop
 //!  file task:   inotify on the track files' directories -+        (Trackers per instance)
-//!  poll task:   every second, track files and /proc -----+
+//!  proc task:   proc connector fork/exec/comm/exit ------+
+//!  poll task:   every second, track files (and /proc) ---+
 //! ```
 //!
 //! The decisions (rise/fall, weights, FAULT) stay in the sans-IO
 //! [`crate::track`]; these tasks only observe. Track files are read as
 //! soon as inotify reports a write, rename or removal in their directory
 //! (keepalived also uses inotify), and again every second in case a
-//! directory did not exist yet or inotify is unavailable. The process
-//! table is polled once a second (keepalived uses the proc connector,
-//! which reacts faster). The trackers ignore a reading that did not
-//! change, so the two file paths may report the same value.
+//! directory did not exist yet or inotify is unavailable. Processes are
+//! followed through the kernel's process events connector as keepalived
+//! does ([`crate::net::proc_events`]): an exit is seen when it happens,
+//! and an exec or a name change re-reads only that process's
+//! `/proc/PID/comm` and `cmdline`. Where the connector is unavailable
+//! (outside the initial network namespace, without `CAP_NET_ADMIN`) the
+//! process table is scanned once a second instead. The trackers ignore a
+//! reading that did not change, so the two file paths may report the same
+//! value.
 
+use crate::net::proc_events::{ProcEvent, ProcEvents};
 use crate::net::Netlink;
 use crate::track::{
     count_processes, read_track_file, ScriptResult, ScriptScheduler, TrackScript, TrackedProcess,
@@ -83,6 +90,9 @@ pub struct WatchSpec {
     /// `track_file` name -> path.
     pub files: BTreeMap<String, PathBuf>,
     pub processes: Vec<TrackedProcess>,
+    /// Scan `/proc` every second even where the proc connector works (for
+    /// comparisons; the daemon never sets it).
+    pub poll_processes: bool,
 }
 
 impl WatchSpec {
@@ -151,9 +161,23 @@ impl WatchSpec {
                 Err(e) => warn!("inotify unavailable, track files are read once a second: {e}"),
             }
         }
-        if !self.files.is_empty() || !self.processes.is_empty() {
-            w.tasks
-                .push(tokio::spawn(poll(self.files, self.processes, tx)));
+        let mut polled = self.processes;
+        if !polled.is_empty() && !self.poll_processes {
+            match ProcEvents::subscribe().await {
+                Ok(events) => {
+                    debug!("following tracked processes through the proc connector");
+                    let table = ProcTable::scan(std::path::Path::new("/proc"), polled);
+                    w.tasks
+                        .push(tokio::spawn(follow_processes(events, table, tx.clone())));
+                    polled = Vec::new();
+                }
+                Err(e) => warn!(
+                    "proc connector unavailable ({e}): tracked processes are counted once a second"
+                ),
+            }
+        }
+        if !self.files.is_empty() || !polled.is_empty() {
+            w.tasks.push(tokio::spawn(poll(self.files, polled, tx)));
         }
         w
     }
@@ -351,6 +375,283 @@ async fn poll(
                 }
             }
         }
+    }
+}
+
+/// Which running processes match which tracked process, kept current from
+/// process events: an exec or a name change re-reads that one process, an
+/// exit removes it, a fork copies its parent's matches (a child runs its
+/// parent's program until it execs, which is an event of its own), as
+/// keepalived's `vrrp_track_process.c` does.
+pub struct ProcTable {
+    root: PathBuf,
+    tracked: Vec<TrackedProcess>,
+    /// pid -> the indexes in `tracked` it matches (only matching pids).
+    by_pid: HashMap<u32, Vec<usize>>,
+}
+
+impl ProcTable {
+    /// A full scan of `root` (normally `/proc`).
+    pub fn scan(root: &std::path::Path, tracked: Vec<TrackedProcess>) -> ProcTable {
+        let mut t = ProcTable {
+            root: root.to_path_buf(),
+            tracked,
+            by_pid: HashMap::new(),
+        };
+        t.rescan();
+        t
+    }
+
+    /// Forget everything and read the whole process table again (after
+    /// lost events).
+    pub fn rescan(&mut self) {
+        self.by_pid.clear();
+        let Ok(dir) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        let pids: Vec<u32> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        for pid in pids {
+            self.recheck(pid);
+        }
+    }
+
+    /// Read one process's name and command line again and record what it
+    /// matches; a process gone meanwhile matches nothing.
+    fn recheck(&mut self, pid: u32) {
+        let base = self.root.join(pid.to_string());
+        let matched: Vec<usize> = match std::fs::read_to_string(base.join("comm")) {
+            Ok(comm) => {
+                let comm = comm.trim_end_matches('\n');
+                let argv: Vec<String> = std::fs::read(base.join("cmdline"))
+                    .map(|b| {
+                        b.split(|c| *c == 0)
+                            .filter(|s| !s.is_empty())
+                            .map(|s| String::from_utf8_lossy(s).into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (0..self.tracked.len())
+                    .filter(|&i| self.tracked[i].matches(comm, &argv))
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        if matched.is_empty() {
+            self.by_pid.remove(&pid);
+        } else {
+            self.by_pid.insert(pid, matched);
+        }
+    }
+
+    /// Apply one event.
+    pub fn apply(&mut self, ev: &ProcEvent) {
+        match *ev {
+            ProcEvent::Exec { tgid } | ProcEvent::Comm { tgid, .. } => self.recheck(tgid),
+            ProcEvent::Fork {
+                parent_tgid,
+                child_tgid,
+                thread: false,
+            } => {
+                if let Some(m) = self.by_pid.get(&parent_tgid).cloned() {
+                    self.by_pid.insert(child_tgid, m);
+                }
+            }
+            // A thread ending is not its process ending.
+            ProcEvent::Exit { pid, tgid } if pid == tgid => {
+                self.by_pid.remove(&pid);
+            }
+            _ => {}
+        }
+    }
+
+    /// Each tracked process's current count.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let mut c: BTreeMap<String, usize> =
+            self.tracked.iter().map(|t| (t.name.clone(), 0)).collect();
+        for matched in self.by_pid.values() {
+            for &i in matched {
+                if let Some(n) = c.get_mut(&self.tracked[i].name) {
+                    *n += 1;
+                }
+            }
+        }
+        c
+    }
+}
+
+/// Follow processes through the connector: after every datagram, send the
+/// counts that changed. Events lost to a full socket buffer (`ENOBUFS`)
+/// are made good by a full scan; any other socket error hands over to the
+/// once-a-second scan.
+async fn follow_processes(
+    mut events: ProcEvents,
+    mut table: ProcTable,
+    tx: mpsc::Sender<TrackInput>,
+) {
+    // The table was read after subscribing, so nothing between the
+    // daemon's first reading and now is missed: send it all (unchanged
+    // counts are ignored by the trackers).
+    let mut last: BTreeMap<String, usize> = BTreeMap::new();
+    loop {
+        for (name, count) in table.counts() {
+            if last.insert(name.clone(), count) != Some(count)
+                && tx.send(TrackInput::Process { name, count }).await.is_err()
+            {
+                return;
+            }
+        }
+        match events.next().await {
+            Ok(batch) => {
+                for ev in batch {
+                    match ev {
+                        Ok(ev) => table.apply(&ev),
+                        Err(e) => debug!("proc connector: {e}"),
+                    }
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                warn!("proc connector: events lost (receive buffer full); rescanning /proc");
+                table.rescan();
+            }
+            Err(e) => {
+                warn!(
+                    "proc connector: {e}; tracked processes are counted once a second from now on"
+                );
+                poll(BTreeMap::new(), table.tracked, tx).await;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod proc_table_tests {
+    use super::*;
+    use conf::model::ParamMatch;
+
+    fn tracked(name: &str, process: &str) -> TrackedProcess {
+        TrackedProcess {
+            name: name.into(),
+            process: process.into(),
+            params: vec![],
+            param_match: ParamMatch::Exact,
+            full_command: false,
+            quorum: 1,
+            quorum_max: None,
+        }
+    }
+
+    fn write_proc(root: &std::path::Path, pid: u32, comm: &str, argv: &[&str]) {
+        let d = root.join(pid.to_string());
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("comm"), format!("{comm}\n")).unwrap();
+        let mut cmd = Vec::new();
+        for a in argv {
+            cmd.extend_from_slice(a.as_bytes());
+            cmd.push(0);
+        }
+        std::fs::write(d.join("cmdline"), cmd).unwrap();
+    }
+
+    /// Exec, fork, name change and exit move the counts the way a full
+    /// scan of the same table would, reading only the process concerned.
+    #[test]
+    fn events_keep_counts_equal_to_a_full_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let procs = vec![tracked("web", "haproxy"), tracked("db", "postgres")];
+        write_proc(root, 10, "haproxy", &["haproxy", "-f", "x"]);
+        write_proc(root, 11, "bash", &["bash"]);
+        let mut t = ProcTable::scan(root, procs.clone());
+        let counts = |t: &ProcTable| {
+            let c = t.counts();
+            (c["web"], c["db"])
+        };
+        assert_eq!(counts(&t), (1, 0));
+        // bash execs postgres.
+        write_proc(root, 11, "postgres", &["postgres"]);
+        t.apply(&ProcEvent::Exec { tgid: 11 });
+        assert_eq!(counts(&t), (1, 1));
+        // haproxy forks a worker (same program until it execs).
+        write_proc(root, 12, "haproxy", &["haproxy", "-f", "x"]);
+        t.apply(&ProcEvent::Fork {
+            parent_tgid: 10,
+            child_tgid: 12,
+            thread: false,
+        });
+        // A thread of it is not a process.
+        t.apply(&ProcEvent::Fork {
+            parent_tgid: 10,
+            child_tgid: 10,
+            thread: true,
+        });
+        assert_eq!(counts(&t), (2, 1));
+        // A thread exits: nothing changes; the worker exits: one less.
+        t.apply(&ProcEvent::Exit { pid: 13, tgid: 10 });
+        assert_eq!(counts(&t), (2, 1));
+        std::fs::remove_dir_all(root.join("12")).unwrap();
+        t.apply(&ProcEvent::Exit { pid: 12, tgid: 12 });
+        assert_eq!(counts(&t), (1, 1));
+        // postgres renames itself.
+        write_proc(root, 11, "pg-worker", &["postgres"]);
+        t.apply(&ProcEvent::Comm {
+            tgid: 11,
+            comm: "pg-worker".into(),
+        });
+        assert_eq!(counts(&t), (1, 0));
+        // The incremental table agrees with a fresh scan and the poller.
+        assert_eq!(t.counts(), ProcTable::scan(root, procs.clone()).counts());
+        assert_eq!(t.counts(), count_processes(root, &procs));
+        // An exec of a process that is already gone matches nothing.
+        t.apply(&ProcEvent::Exec { tgid: 99 });
+        assert_eq!(counts(&t), (1, 0));
+    }
+
+    /// With the connector forced off, the once-a-second scan reports a
+    /// tracked process's exit (the fallback path the daemon takes where the
+    /// connector is refused, e.g. in a network namespace).
+    #[tokio::test]
+    async fn poll_fallback_reports_an_exit() {
+        // An argument no other process on the machine has.
+        let arg = format!("{}.25", 1000 + std::process::id() % 10_000);
+        let mut child = std::process::Command::new("/bin/sleep")
+            .arg(&arg)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut p = tracked("sleeper", "sleep");
+        p.full_command = true;
+        p.process = "/bin/sleep".into();
+        p.params = vec![arg];
+        let (tx, mut rx) = mpsc::channel(16);
+        let spec = WatchSpec {
+            processes: vec![p],
+            poll_processes: true,
+            ..WatchSpec::default()
+        };
+        let netlink = Netlink::new().unwrap();
+        let w = spec.spawn(&netlink, tx).await;
+        async fn next(rx: &mut mpsc::Receiver<TrackInput>) -> TrackInput {
+            tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .expect("a reading within 5 s")
+                .expect("channel open")
+        }
+        let first = next(&mut rx).await;
+        assert!(
+            matches!(&first, TrackInput::Process { count, .. } if *count >= 1),
+            "{first:?} (pid {pid})"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut got = next(&mut rx).await;
+        while !matches!(&got, TrackInput::Process { count: 0, .. }) {
+            got = next(&mut rx).await;
+        }
+        drop(w);
     }
 }
 

@@ -13,6 +13,10 @@
 //!   `virtual_rules`), requests built apart from their execution and tagged
 //!   with keepalived's routing protocol number so that only ours are
 //!   removed.
+//! - [`monitor`]: address, route and rule removals reported by the kernel,
+//!   batched per burst, so a master notices what someone else removed.
+//! - [`proc_events`]: the kernel's process events connector (fork, exec,
+//!   name change, exit) for `vrrp_track_process`.
 //! - [`announce`]: [`Announcer`], gratuitous ARP (RFC 5227 §3) and
 //!   unsolicited neighbour advertisements (RFC 4861 §7.2.6) sent when an
 //!   instance becomes master (RFC 5798 §6.4.1).
@@ -22,6 +26,8 @@
 
 pub mod addr;
 pub mod announce;
+pub mod monitor;
+pub mod proc_events;
 pub mod route;
 pub mod socket;
 pub mod sysctl;

@@ -96,6 +96,9 @@ pub struct RouteSpec {
     pub tos: u8,
     pub onlink: bool,
     pub metrics: RouteMetrics,
+    /// `no_track`: a removal by someone else is left alone (see
+    /// `net::monitor`); not part of any request.
+    pub no_track: bool,
 }
 
 impl RouteSpec {
@@ -115,6 +118,7 @@ impl RouteSpec {
             tos: 0,
             onlink: false,
             metrics: RouteMetrics::default(),
+            no_track: false,
         }
     }
 
@@ -205,6 +209,9 @@ pub struct RuleSpec {
     pub sport: Option<(u16, u16)>,
     pub dport: Option<(u16, u16)>,
     pub protocol: u8,
+    /// `no_track`: a removal by someone else is left alone (see
+    /// `net::monitor`); not part of any request.
+    pub no_track: bool,
 }
 
 impl RuleSpec {
@@ -229,6 +236,7 @@ impl RuleSpec {
             sport: None,
             dport: None,
             protocol: RTPROT_KEEPALIVED,
+            no_track: false,
         }
     }
 }
