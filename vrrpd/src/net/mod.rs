@@ -13,6 +13,9 @@
 //!   `virtual_rules`), requests built apart from their execution and tagged
 //!   with keepalived's routing protocol number so that only ours are
 //!   removed.
+//! - [`firewall`]: accept mode (`no_accept`, RFC 5798 §6.4.3): an
+//!   nf_tables table, programmed over `NETLINK_NETFILTER`, that drops
+//!   packets for the VIPs of masters that must not accept them.
 //! - [`announce`]: [`Announcer`], gratuitous ARP (RFC 5227 §3) and
 //!   unsolicited neighbour advertisements (RFC 4861 §7.2.6) sent when an
 //!   instance becomes master (RFC 5798 §6.4.1).
@@ -22,6 +25,7 @@
 
 pub mod addr;
 pub mod announce;
+pub mod firewall;
 pub mod route;
 pub mod socket;
 pub mod sysctl;
