@@ -10,7 +10,9 @@
 //!   holds the VIP and the old master's does not; after the daemons exit no
 //!   nftables table is left.
 //! - accept (the default): the same probes are answered, no table is made,
-//!   and a stale table a crashed run left behind is removed at start.
+//!   and a stale table a crashed run left behind is removed at start; a
+//!   reload to no_accept (another table name) makes the table and drops
+//!   the VIPs of the running master, a reload back removes it.
 //!
 //! The sets are read with `nft` (package nftables, installed by
 //! scripts/test.sh).
@@ -282,12 +284,47 @@ fn accept_mode_answers_and_a_stale_table_is_removed_at_start() {
         "{s}"
     );
 
-    for target in [v4, v6] {
+    let answered = |t: &Topology, target: IpAddr| {
         let run = t.start_probe(target, 10_000, 1000).unwrap();
-        let s = probe_stats(&t.finish_probe(run).unwrap());
-        assert!(s.answered > 50, "{target}: {s:?}");
+        probe_stats(&t.finish_probe(run).unwrap()).answered
+    };
+    for target in [v4, v6] {
+        assert!(answered(&t, target) > 50, "{target}");
         assert_eq!(tcp_answered(&t, target), Some(true), "{target}");
     }
+
+    // A reload to no_accept (with another table name) makes the table and
+    // drops the master's VIPs at once; a reload back to accept removes it.
+    let path = t.daemon_config(Node(1)).unwrap();
+    let pid = t.daemon_pid(Node(1)).unwrap();
+    let reload = |extra: &str, global: &str| {
+        let conf = KeepalivedConf::new("n1", instances(150, extra)).with_extra(global);
+        std::fs::write(&path, conf.render()).unwrap();
+        t.signal(pid, Signal::SIGHUP).unwrap();
+    };
+    reload("no_accept", "global_defs {\n    nftables vrrpd_test\n}\n");
+    t.wait_until("the VIPs in the new table's sets", WAIT, || {
+        let ns = t.node(Node(1)).ns.clone();
+        Ok(
+            nft(&t, &ns, &["list", "set", "inet", "vrrpd_test", "vips4"]).contains("192.0.2.200")
+                && nft(&t, &ns, &["list", "set", "inet", "vrrpd_test", "vips6"])
+                    .contains("2001:db8::200"),
+        )
+    })
+    .unwrap();
+    assert_eq!(answered(&t, v4), 0);
+    assert_eq!(tcp_answered(&t, v6), Some(false));
+    // Still the master: nothing moved, only the filter changed.
+    assert!(t.has_addr(Node(1), v4).unwrap());
+    reload("", "");
+    t.wait_until("the table removed by the reload", WAIT, || {
+        Ok(!tables(&t, Node(1)).contains("vrrpd_test"))
+    })
+    .unwrap();
+    assert!(answered(&t, v4) > 50);
+    assert!(vrrpd_log(&t, Node(1)).contains("no instance in no_accept mode any more"));
+
     t.stop_daemon(Node(1), WAIT).unwrap();
     assert!(!tables(&t, Node(1)).contains("keepalived"));
+    assert!(!tables(&t, Node(1)).contains("vrrpd_test"));
 }

@@ -521,7 +521,11 @@ impl Firewall {
         self.modes = modes;
         if spec != self.spec {
             if self.state == TableState::Installed {
-                info!(old = %self.table(), "nftables settings changed: rebuilding the table");
+                if self.needed() {
+                    info!(old = %self.table(), "nftables settings changed: rebuilding the table");
+                } else {
+                    info!(table = %self.table(), "no instance in no_accept mode any more");
+                }
                 self.delete_table();
             }
             self.spec = spec;
