@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs every check of the project: installs what the tests need, then fmt,
+# Runs every check of the project: installs what the tests need (nftables:
+# the accept-mode test reads vrrpd's sets with nft), then fmt,
 # clippy and all tests (unit, simulation, netns drills, keepalived interop).
 # Needs root for the namespace tests; in CI (CI=true) they must run and pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for pair in keepalived:keepalived tcpdump:tcpdump ip:iproute2 systemd-analyze:systemd haproxy:haproxy ; do
+for pair in keepalived:keepalived tcpdump:tcpdump ip:iproute2 systemd-analyze:systemd haproxy:haproxy nft:nftables ; do
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

@@ -64,6 +64,21 @@ impl V<'_> {
                 format!("expected 2 or 3, found `{}`", g.vrrp_version),
             );
         }
+        // The TOML front end reaches here unchecked (the keepalived one
+        // refused a bad name where it was written).
+        if let Some(t) = &g.nftables {
+            if t.is_empty() || t.len() > crate::model::NFTABLES_TABLE_MAX_LEN || t.contains('\0') {
+                self.err(
+                    g.origin.key("nftables"),
+                    "nftables",
+                    format!(
+                        "expected a table name of 1-{} bytes without NUL, found `{}`",
+                        crate::model::NFTABLES_TABLE_MAX_LEN,
+                        t.escape_default()
+                    ),
+                );
+            }
+        }
         if let Some(l) = &g.lvs_sync_daemon {
             if let Some(name) = &l.vrrp_instance {
                 if cfg.vrrp_instance(name).is_none() {

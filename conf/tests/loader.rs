@@ -53,7 +53,8 @@ vrrp_instance W {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n
     // The lower-priority repeat follows the instance's own master repeat.
     assert_eq!(v.garp_lower_prio_repeat, 9);
     assert!(v.strict_mode);
-    assert!(!v.accept);
+    // Strict mode turns accept off, except for the address owner.
+    assert!(v.accept);
     // Priority 255 and no state: MASTER.
     assert_eq!(v.state, State::Master);
     let w = l.config.vrrp_instance("W").unwrap();

@@ -250,6 +250,9 @@ pub struct Runtime {
     by_vrid: HashMap<(usize, u8), usize>,
     /// Address/route/rule removals by others, and the VIP FAULT retry.
     monitor: reconcile::Monitor,
+    /// `no_accept`: the nf_tables sets that drop packets for the VIPs of
+    /// masters not in accept mode.
+    firewall: crate::net::firewall::Firewall,
 }
 
 impl Runtime {
@@ -261,6 +264,12 @@ impl Runtime {
         for u in &plan.unsupported {
             warn!("{u}");
         }
+        let firewall = crate::net::firewall::Firewall::start(
+            plan.firewall.clone(),
+            plan.specs
+                .iter()
+                .map(|s| (s.name.clone(), s.drops_vip_traffic())),
+        );
         let mut rt = Runtime {
             netlink,
             links: Vec::new(),
@@ -283,6 +292,7 @@ impl Runtime {
             timers: Default::default(),
             by_vrid: HashMap::new(),
             monitor: Default::default(),
+            firewall,
         };
         for (spec, trackers) in plan.specs.into_iter().zip(plan.trackers) {
             rt.add_instance(spec, trackers).await?;
@@ -995,6 +1005,7 @@ impl Runtime {
             }
         }
         self.release_all().await;
+        self.firewall.shutdown();
         for t in &self.recv_tasks {
             t.abort();
         }
@@ -1025,6 +1036,7 @@ impl Runtime {
             sync_groups,
             refused,
             unsupported,
+            firewall,
         } = plan;
         for u in &unsupported {
             warn!("{u}");
@@ -1051,6 +1063,30 @@ impl Runtime {
         }
         self.slots.retain(|s| !s.stopped);
         self.reindex();
+        // Accept mode: masters that now drop traffic for their VIPs hold
+        // them (those that now accept gave them back in `reconfigure`).
+        let now_dropping = self.firewall.reconfigure(
+            firewall,
+            specs
+                .iter()
+                .map(|s| (s.name.clone(), s.drops_vip_traffic())),
+        );
+        for name in now_dropping {
+            if let Some(i) = self
+                .slots
+                .iter()
+                .position(|s| s.spec.name == name && s.vips_installed)
+            {
+                let (link, vips, name) = self.slot_vips(i);
+                let placed = self.place_vips(link, &vips, &name).await;
+                self.firewall.hold(
+                    &name,
+                    placed
+                        .iter()
+                        .map(|(v, ix)| crate::net::firewall::elem_of(v.addr, *ix)),
+                );
+            }
+        }
         // New notify settings apply from now on; the old notifier finishes
         // what it has queued on its own.
         let old = std::mem::replace(&mut self.notifier, Notifier::spawn(notifier));
@@ -1225,6 +1261,9 @@ impl Runtime {
                     "routes": s.spec.routes.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "rules": s.spec.rules.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "vips_installed": s.vips_installed,
+                    "accept": s.spec.accept,
+                    "drops_vip_traffic": s.spec.drops_vip_traffic(),
+                    "vips_dropped": self.firewall.held_by(&s.spec.name),
                     "unicast_peers": s.spec.unicast_peers.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                     "trackers": {
                         "effective_priority": s.trackers.effective_priority(),
@@ -1265,6 +1304,7 @@ impl Runtime {
             "instances": instances,
             "packets_discarded": self.rejects.counts(),
             "removals_by_others": self.monitor.status(),
+            "firewall": self.firewall.status(),
             "health_checks": self.checkers.as_ref().map(|c| json!({
                 "virtual_servers": c.names,
                 "sinks": c.sink_lines,
@@ -1855,14 +1895,22 @@ impl Runtime {
     /// Returns the tracked (not `no_track`) VIPs that could not be added,
     /// with why: the instance cannot be master without them.
     async fn add_vips(&mut self, link: usize, v: &Virtuals, name: &str) -> Vec<String> {
-        let mut failed = Vec::new();
-        for vip in &v.vips {
-            let Some(ifindex) = self.vip_ifindex(link, vip, name).await else {
-                if !vip.no_track {
-                    failed.push(format!("{}: no interface {:?}", vip.addr, vip.dev));
-                }
-                continue;
-            };
+        let placed = self.place_vips(link, v, name).await;
+        let mut failed: Vec<String> = v
+            .vips
+            .iter()
+            .filter(|vip| !vip.no_track && !placed.iter().any(|(p, _)| std::ptr::eq(*p, *vip)))
+            .map(|vip| format!("{}: no interface {:?}", vip.addr, vip.dev))
+            .collect();
+        // RFC 5798 §6.4.3: a master not in Accept_Mode drops packets for
+        // its VIPs; the drop is in place before the addresses are.
+        self.firewall.hold(
+            name,
+            placed
+                .iter()
+                .map(|(v, ix)| crate::net::firewall::elem_of(v.addr, *ix)),
+        );
+        for (vip, ifindex) in placed {
             match self
                 .netlink
                 .add_address_with(ifindex, vip.addr, vip.prefix, &vip.options())
@@ -1900,8 +1948,26 @@ impl Runtime {
         failed
     }
 
+    /// Each VIP with the interface it goes on (those whose interface is
+    /// missing are left out, and logged by [`Runtime::vip_ifindex`]).
+    async fn place_vips<'v>(
+        &self,
+        link: usize,
+        v: &'v Virtuals,
+        name: &str,
+    ) -> Vec<(&'v Vip, u32)> {
+        let mut placed = Vec::with_capacity(v.vips.len());
+        for vip in &v.vips {
+            if let Some(ifindex) = self.vip_ifindex(link, vip, name).await {
+                placed.push((vip, ifindex));
+            }
+        }
+        placed
+    }
+
     /// Remove what a master held, in the reverse order of [`add_vips`]:
-    /// rules, routes, VIPs. "Not there" is not an error.
+    /// rules, routes, VIPs, then the VIPs' drop rules (no_accept). "Not
+    /// there" is not an error.
     async fn remove_vips(&mut self, link: usize, v: &Virtuals, name: &str, why: &str) {
         for r in &v.rules {
             match self.netlink.del_rule(r).await {
@@ -1945,6 +2011,8 @@ impl Runtime {
                 Err(e) => error!(instance = name, vip = %vip.addr, "removing VIP: {e}"),
             }
         }
+        self.firewall
+            .release(name, v.vips.iter().map(|vip| vip.addr));
     }
 }
 

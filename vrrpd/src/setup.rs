@@ -155,12 +155,23 @@ pub struct InstanceSpec {
     /// second burst.
     pub garp_lower_prio_delay: Option<Duration>,
     pub vmac: Option<VmacSpec>,
+    /// Accept mode (RFC 5798 §6.1 `Accept_Mode`; keepalived's `accept` /
+    /// `no_accept`).
+    pub accept: bool,
     /// The instance's tracking configuration as written, so a reload that
     /// only changes trackers counts as a change of the instance.
     pub track_fingerprint: String,
 }
 
 impl InstanceSpec {
+    /// Whether, as master, it drops packets addressed to its VIPs: not in
+    /// accept mode and not the address owner (RFC 5798 §6.4.3: a master
+    /// that is not the owner must not accept them unless Accept_Mode is
+    /// true; the owner always accepts).
+    pub fn drops_vip_traffic(&self) -> bool {
+        !self.accept && self.fsm.priority != 255
+    }
+
     /// The VIPs, routes and rules this instance installs as master.
     pub fn virtuals(&self) -> Virtuals {
         Virtuals {
@@ -277,6 +288,8 @@ pub struct Plan {
     /// with where it was written: logged as warnings at start and reload,
     /// never silently ignored.
     pub unsupported: Vec<String>,
+    /// The nf_tables table that enforces `no_accept`.
+    pub firewall: crate::net::firewall::TableSpec,
 }
 
 impl std::fmt::Debug for Plan {
@@ -351,6 +364,7 @@ pub fn plan(config: &Config) -> Result<Plan, SetupError> {
         sync_groups,
         refused,
         unsupported: unsupported(config),
+        firewall: crate::net::firewall::TableSpec::from_config(&config.global_defs),
     })
 }
 
@@ -450,9 +464,6 @@ fn unsupported(config: &Config) -> Vec<String> {
                     not_applied.join(", ")
                 ));
             }
-        }
-        if !i.accept {
-            out.push(format!("{w}vrrp_instance {name}: no_accept is not enforced yet (the master accepts packets for its VIPs)"));
         }
         if !i.track_bfd.is_empty() {
             out.push(format!(
@@ -607,6 +618,7 @@ fn instance(config: &Config, i: &VrrpInstance) -> Result<InstanceSpec, SetupErro
         garp_lower_prio_delay: (!i.garp_lower_prio_delay.is_zero())
             .then_some(i.garp_lower_prio_delay),
         vmac,
+        accept: i.accept,
         track_fingerprint: format!(
             "{:?}{:?}{:?}{:?}{}{:?}",
             i.track_interface,

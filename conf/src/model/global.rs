@@ -39,6 +39,14 @@ pub struct LvsSyncDaemon {
     pub group: Option<IpAddr>,
 }
 
+/// keepalived's nf_tables table name (`nftables` without an argument).
+pub const DEFAULT_NFTABLES_TABLE: &str = "keepalived";
+/// keepalived's base chain priority for that table.
+pub const DEFAULT_NFTABLES_PRIORITY: i32 = -1;
+/// Longest table name the kernel takes (`NFT_TABLE_MAXNAMELEN` 256 with
+/// its NUL).
+pub const NFTABLES_TABLE_MAX_LEN: usize = 255;
+
 /// `vrrp_iptables [IN_CHAIN [OUT_CHAIN]]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,8 +139,26 @@ pub struct GlobalDefs {
     pub vrrp_strict: bool,
     #[serde(skip_serializing_if = "is_false")]
     pub vrrp_notify_priority_changes: bool,
+    /// keepalived's iptables chains; vrrpd enforces `no_accept` with
+    /// nftables instead (a warning says so where it is written).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vrrp_iptables: Option<IptablesChains>,
+    /// `nftables [TABLE]`: the nf_tables table (family `inet`) that drops
+    /// packets for the VIPs of a master in `no_accept` mode. Not written:
+    /// vrrpd uses nftables all the same, with keepalived's table name
+    /// [`DEFAULT_NFTABLES_TABLE`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nftables: Option<String>,
+    /// `nftables_priority N`: the priority of the table's base chains
+    /// (keepalived: -1, just before the usual `filter` chains at 0).
+    pub nftables_priority: i32,
+    /// `nftables_counters`: a counter on every rule of the table.
+    #[serde(skip_serializing_if = "is_false")]
+    pub nftables_counters: bool,
+    /// `nftables_ifindex`: key link-local VIPs by interface index instead
+    /// of name (vrrpd always uses the index; accepted for keepalived).
+    #[serde(skip_serializing_if = "is_false")]
+    pub nftables_ifindex: bool,
     #[serde(with = "duration")]
     pub vrrp_startup_delay: Duration,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -233,6 +259,10 @@ impl Default for GlobalDefs {
             vrrp_strict: false,
             vrrp_notify_priority_changes: false,
             vrrp_iptables: None,
+            nftables: None,
+            nftables_priority: DEFAULT_NFTABLES_PRIORITY,
+            nftables_counters: false,
+            nftables_ifindex: false,
             vrrp_startup_delay: Duration::ZERO,
             lvs_sync_daemon: None,
             lvs_flush: false,

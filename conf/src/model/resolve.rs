@@ -90,14 +90,6 @@ pub fn instance(i: &mut VrrpInstance, g: &GlobalDefs) -> Notes {
     if !w.has("notify_priority_changes") {
         i.notify_priority_changes = g.vrrp_notify_priority_changes;
     }
-    // Accept mode is on unless strict mode turns it off (keepalived.conf(5)
-    // `accept`); strict mode overrides an explicit `accept`.
-    if !w.has("accept") && !w.has("no_accept") {
-        i.accept = !i.strict_mode;
-    } else if i.strict_mode && i.accept {
-        notes.push(("accept", "strict mode forces no_accept".to_owned()));
-        i.accept = false;
-    }
     // IPv6 instances always use VRRPv3 (RFC 5798 is the only VRRP for IPv6).
     if !w.has("version") {
         i.version = if i.is_ipv6() { 3 } else { g.vrrp_version };
@@ -137,6 +129,23 @@ pub fn instance(i: &mut VrrpInstance, g: &GlobalDefs) -> Notes {
         } else {
             State::Backup
         };
+    }
+    // Accept mode (RFC 5798 §6.1 Accept_Mode, keepalived vrrp.c
+    // `vrrp_complete_instance`): unless written, on for the address owner
+    // (priority 255, which always accepts, RFC 5798 §6.4.3) and otherwise
+    // on unless strict mode is. An explicit `accept` stays in strict mode
+    // except with VRRPv2: RFC 3768 has no Accept_Mode, a non-owner master
+    // must not accept packets for the VIPs (§6.4.3), so keepalived resets it.
+    if !w.has("accept") && !w.has("no_accept") {
+        i.accept = i.priority == 255 || !i.strict_mode;
+    } else if i.accept && i.strict_mode && i.version == 2 && i.priority != 255 {
+        notes.push((
+            "accept",
+            "accept mode with VRRP version 2 does not comply with RFC 3768 in strict mode: \
+             no_accept used"
+                .to_owned(),
+        ));
+        i.accept = false;
     }
     // keepalived: "nopreempt is incompatible with priority 255. resetting
     // nopreempt" (RFC 5798 §6.4.3: an owner always preempts).

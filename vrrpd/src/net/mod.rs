@@ -17,6 +17,9 @@
 //!   batched per burst, so a master notices what someone else removed.
 //! - [`proc_events`]: the kernel's process events connector (fork, exec,
 //!   name change, exit) for `vrrp_track_process`.
+//! - [`firewall`]: accept mode (`no_accept`, RFC 5798 §6.4.3): an
+//!   nf_tables table, programmed over `NETLINK_NETFILTER`, that drops
+//!   packets for the VIPs of masters that must not accept them.
 //! - [`announce`]: [`Announcer`], gratuitous ARP (RFC 5227 §3) and
 //!   unsolicited neighbour advertisements (RFC 4861 §7.2.6) sent when an
 //!   instance becomes master (RFC 5798 §6.4.1).
@@ -28,6 +31,7 @@ pub mod addr;
 pub mod announce;
 pub mod monitor;
 pub mod proc_events;
+pub mod firewall;
 pub mod route;
 pub mod socket;
 pub mod sysctl;

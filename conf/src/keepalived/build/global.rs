@@ -17,14 +17,9 @@ const UNSUPPORTED: &[&str] = &[
     "bfd_process_name",
     "lvs_timeouts",
     "lvs_sync_daemon_interface",
-    "nftables",
-    "nftables_priority",
-    "nftables_counters",
-    "nftables_ifindex",
     "nftables_ipvs",
     "nftables_ipvs_priority",
     "nftables_ipvs_start_fwmark",
-    "vrrp_ipsets",
     "disable_local_igmp",
     "min_auto_priority_delay",
     "bfd_priority",
@@ -263,8 +258,52 @@ impl Builder<'_> {
                     input: c.args.first().map(|a| a.text.as_str().to_owned()),
                     output: c.args.get(1).map(|a| a.text.as_str().to_owned()),
                 });
+                // keepalived itself moves to nftables when iptables is the
+                // nf_tables front end; vrrpd always does.
+                self.warn(
+                    &c.loc,
+                    kw,
+                    "vrrpd enforces no_accept with nftables, not iptables: the chains are \
+                     not used (see `nftables`)",
+                );
                 true
             }
+            "vrrp_ipsets" => {
+                self.warn(
+                    &c.loc,
+                    kw,
+                    "vrrpd enforces no_accept with nftables sets, not ipsets: ignored",
+                );
+                false
+            }
+            "nftables" => {
+                if !self.nargs(c, 0, 1) {
+                    return false;
+                }
+                let name = match c.args.first() {
+                    None => crate::model::DEFAULT_NFTABLES_TABLE.to_owned(),
+                    Some(a) => {
+                        let t = a.text.as_str();
+                        if t.is_empty() || t.len() > crate::model::NFTABLES_TABLE_MAX_LEN {
+                            self.err(
+                                &a.loc,
+                                kw,
+                                format!(
+                                    "expected a table name of 1-{} bytes, found `{t}`",
+                                    crate::model::NFTABLES_TABLE_MAX_LEN
+                                ),
+                            );
+                            return false;
+                        }
+                        t.to_owned()
+                    }
+                };
+                self.cfg.global_defs.nftables = Some(name);
+                true
+            }
+            "nftables_priority" => set!(nftables_priority, self.int(c, i32::MIN, i32::MAX)),
+            "nftables_counters" => set!(nftables_counters, self.flag(c).then_some(true)),
+            "nftables_ifindex" => set!(nftables_ifindex, self.flag(c).then_some(true)),
             "vrrp_startup_delay" => set!(
                 vrrp_startup_delay,
                 self.secs(c, Duration::ZERO, Duration::from_secs(3600))
