@@ -48,10 +48,15 @@ pub async fn within<F: Future>(timeout: Duration, fut: F) -> Result<F::Output, E
             return Poll::Ready(Ok(v));
         }
         loop {
-            if sleep.as_mut().poll(cx).is_pending() {
+            // The clock is read as well as the timer: a sleep polled when
+            // the task's coop budget is spent stays pending, and an attempt
+            // that spends it on every poll (a server flooding a body we
+            // hash) must still meet its deadline.
+            let fired = sleep.as_mut().poll(cx).is_ready();
+            let now = Instant::now();
+            if !fired && now < sleep.deadline() {
                 return Poll::Pending;
             }
-            let now = Instant::now();
             let lag = now.saturating_duration_since(sleep.deadline());
             let cap = *cap.get_or_insert(now + timeout);
             if lag <= LATE || now >= cap {

@@ -138,3 +138,44 @@ async fn waiting_for_a_permit_is_not_part_of_the_timeout() {
         assert_eq!(s.up, Some(true), "{s:?}");
     }
 }
+
+#[test]
+fn a_server_flooding_its_body_still_meets_the_deadline() {
+    // An HTTP check with a digest reads the whole body. A server that
+    // sends an endless body as fast as it can keeps the attempt busy on
+    // every poll (tokio's coop budget runs out each time); the deadline
+    // must still end it.
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        let mut b = [0u8; 1024];
+        let _ = s.read(&mut b);
+        let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 1000000000000\r\n\r\n");
+        let chunk = vec![b'x'; 64 * 1024];
+        while s.write_all(&chunk).is_ok() {}
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let o = rt.block_on(async {
+        let kind = common::http_kind(
+            false,
+            "/",
+            Some("00000000000000000000000000000000"),
+            Vec::new(),
+        );
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            check::run(&common::spec(addr, 300, kind)),
+        )
+        .await
+        .expect("the check outlived its deadline by far")
+    });
+    drop(rt);
+    assert!(!o.up);
+    assert_eq!(o.reason, healthcheck::Reason::Timeout);
+    server.join().unwrap();
+}

@@ -52,6 +52,11 @@ pub struct ScaleParams {
     pub rss_every: Duration,
     /// Base options (prefix, agent, logs); nodes and links are set here.
     pub topology: TopologyOptions,
+    /// Run every process of both daemons under SCHED_RR at this priority,
+    /// as deployed: vrrpd's systemd unit (`CPUSchedulingPolicy=rr`,
+    /// priority 10) and keepalived's `vrrp_rt_priority`. `None`: normal
+    /// scheduling.
+    pub rt_priority: Option<u8>,
 }
 
 impl ScaleParams {
@@ -72,6 +77,7 @@ impl ScaleParams {
             converge_timeout: Duration::from_secs(180),
             rss_every: Duration::from_secs(1),
             topology: TopologyOptions::default(),
+            rt_priority: None,
         }
     }
 
@@ -296,6 +302,13 @@ pub struct ScaleResult {
     pub master: WindowUsage,
     pub backup: WindowUsage,
     pub jitter: JitterReport,
+    /// CPU of the kernel's softirq threads (`ksoftirqd/N`, all cores) over
+    /// the window, % of one core. Softirq work done on return from a
+    /// daemon's system call is counted as the daemon's (this kernel has no
+    /// IRQ time accounting); when the backlog grows the same work moves to
+    /// these threads and out of the daemon's figure, so both are shown.
+    /// Machine-wide: other network activity on the host counts too.
+    pub ksoftirqd_cpu_pct: f64,
     /// VIPs n1 and n2 hold after the window (all and none when stable).
     pub vips_master_after: usize,
     pub vips_backup_after: usize,
@@ -344,6 +357,48 @@ fn count_held(topo: &Topology, node: Node, vips: &BTreeSet<IpAddr>) -> Result<us
         .into_iter()
         .filter(|a| vips.contains(a))
         .count())
+}
+
+/// Puts every thread of every process of `node`'s daemon under SCHED_RR
+/// at `priority` (`chrt`, test set-up code), if one is given.
+fn set_rt_priority(topo: &Topology, node: Node, priority: Option<u8>) -> Result<()> {
+    let Some(prio) = priority else {
+        return Ok(());
+    };
+    for pid in topo.daemon_pids(node) {
+        let out = std::process::Command::new("chrt")
+            .args(["-a", "-r", "-p", &prio.to_string(), &pid.to_string()])
+            .output()
+            .map_err(|e| Error::io("run chrt", e))?;
+        if !out.status.success() {
+            return Err(Error::Invalid(format!(
+                "chrt -a -r -p {prio} {pid}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The kernel's per-core softirq threads.
+fn ksoftirqd_pids() -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.starts_with("ksoftirqd/"))
+        })
+        .collect()
+}
+
+/// utime + stime of `pids`, skipping any that went away.
+fn ticks_of(pids: &[i32]) -> u64 {
+    pids.iter()
+        .filter_map(|p| crate::resources::cpu_ticks(*p).ok())
+        .sum()
 }
 
 /// Runs one scale measurement (see the module documentation).
@@ -397,7 +452,9 @@ fn run_on(topo: &Topology, p: &ScaleParams, load_start: LoadAvg) -> Result<Scale
         e => e,
     })?;
     let converge = started.elapsed();
+    set_rt_priority(topo, Node(1), p.rt_priority)?;
     topo.start(Node(2), p.daemon, &conf2)?;
+    set_rt_priority(topo, Node(2), p.rt_priority)?;
     std::thread::sleep(p.settle);
     topo.check_daemon_alive(Node(1))?;
     topo.check_daemon_alive(Node(2))?;
@@ -411,6 +468,9 @@ fn run_on(topo: &Topology, p: &ScaleParams, load_start: LoadAvg) -> Result<Scale
     let window_ms = p.window.as_millis() as u64;
     let cap = topo.start_advert_times(Node(1), window_ms)?;
     let (m, b) = (topo.daemon_pids(Node(1)), topo.daemon_pids(Node(2)));
+    let softirq_threads = ksoftirqd_pids();
+    let softirq_before = ticks_of(&softirq_threads);
+    let window_start = Instant::now();
     let (master, backup) = std::thread::scope(|s| {
         let hm = s.spawn(|| measure_window(&m, p.window, p.rss_every));
         let hb = s.spawn(|| measure_window(&b, p.window, p.rss_every));
@@ -420,6 +480,10 @@ fn run_on(topo: &Topology, p: &ScaleParams, load_start: LoadAvg) -> Result<Scale
         };
         (join(hm), join(hb))
     });
+    let ksoftirqd_cpu_pct = ticks_of(&softirq_threads).saturating_sub(softirq_before) as f64
+        / crate::resources::ticks_per_sec() as f64
+        / window_start.elapsed().as_secs_f64()
+        * 100.0;
     let load_end = LoadAvg::read()?;
     let records = topo.finish_advert_times(cap, Duration::from_secs(10))?;
     topo.check_daemon_alive(Node(1))?;
@@ -463,6 +527,7 @@ fn run_on(topo: &Topology, p: &ScaleParams, load_start: LoadAvg) -> Result<Scale
         master: master?,
         backup: backup?,
         jitter,
+        ksoftirqd_cpu_pct,
         vips_master_after,
         vips_backup_after,
     })

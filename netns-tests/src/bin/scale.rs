@@ -39,6 +39,11 @@ struct Cli {
     repeats: u32,
     #[arg(long)]
     keep_logs: bool,
+    /// Run both daemons (every process and thread) under SCHED_RR at this
+    /// priority, as deployed (vrrpd.service: rr 10; keepalived:
+    /// vrrp_rt_priority). Default: normal scheduling.
+    #[arg(long)]
+    rt_priority: Option<u8>,
 }
 
 fn parse_interval(s: &str) -> Result<(f64, Version)> {
@@ -55,13 +60,14 @@ fn mib(kib: u64) -> f64 {
 fn row(r: &ScaleResult) -> String {
     let j = &r.jitter;
     format!(
-        "{:<10} {:>5}s v{} {:>5}  {:>6.2} {:>6.2}  {:>7.1} {:>7.1}  {:>7.1} {:>7.1}  {:>7} {:>7} {:>7} {:>8}  {:>8.1}  {:>7}/{:<7} {:>6} {:>7}  {:>5.1}s  {}",
+        "{:<10} {:>5}s v{} {:>5}  {:>6.2} {:>6.2} {:>6.2}  {:>7.1} {:>7.1}  {:>7.1} {:>7.1}  {:>7} {:>7} {:>7} {:>8}  {:>8.1}  {:>7}/{:<7} {:>6} {:>7}  {:>5.1}s  {}",
         r.daemon.name(),
         r.advert_int,
         r.version.number(),
         r.instances,
         r.master.cpu_pct,
         r.backup.cpu_pct,
+        r.ksoftirqd_cpu_pct,
         mib(r.master.rss_steady_kib),
         mib(r.master.rss_peak_kib),
         mib(r.backup.rss_steady_kib),
@@ -86,13 +92,14 @@ fn row(r: &ScaleResult) -> String {
 
 fn header() -> String {
     format!(
-        "{:<10} {:>6} {:>2} {:>5}  {:>6} {:>6}  {:>7} {:>7}  {:>7} {:>7}  {:>7} {:>7} {:>7} {:>8}  {:>8}  {:>15} {:>6} {:>7}  {:>6}  {}",
+        "{:<10} {:>6} {:>2} {:>5}  {:>6} {:>6} {:>6}  {:>7} {:>7}  {:>7} {:>7}  {:>7} {:>7} {:>7} {:>8}  {:>8}  {:>15} {:>6} {:>7}  {:>6}  {}",
         "daemon",
         "advert",
         "v",
         "inst",
         "CPU%m",
         "CPU%b",
+        "sirqd",
         "RSSm",
         "peak",
         "RSSb",
@@ -171,6 +178,7 @@ fn main() -> Result<()> {
         p.window = Duration::from_secs(cli.window_s);
         p.settle = Duration::from_secs(cli.settle_s);
         p.topology = topology.clone();
+        p.rt_priority = cli.rt_priority;
         p
     };
     for &(adv, version) in &intervals {
@@ -181,11 +189,13 @@ fn main() -> Result<()> {
     let load = LoadAvg::read()?;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "scale benchmark: {} links x {} VRIDs = {} instances per node, window {} s; load average at start {load} on {cores} cores",
+        "scale benchmark: {} links x {} VRIDs = {} instances per node, window {} s; load average at start {load} on {cores} cores; scheduling: {}",
         cli.links,
         cli.vrids,
         cli.links * cli.vrids,
-        cli.window_s
+        cli.window_s,
+        cli.rt_priority
+            .map_or_else(|| "normal".to_string(), |p| format!("SCHED_RR {p} (both daemons)"))
     );
 
     let mut results: Vec<ScaleResult> = Vec::new();
@@ -217,7 +227,7 @@ fn main() -> Result<()> {
         println!("{}", row(r));
     }
     println!(
-        "(CPU%: utime+stime of all the daemon's processes over the window, % of one core, m = master n1, b = backup n2; \
+        "(CPU%: utime+stime of all the daemon's processes over the window, % of one core, m = master n1, b = backup n2; sirqd: ksoftirqd threads machine-wide (softirq work not counted in the daemons' CPU); \
 RSS MiB summed over the processes: steady = mean of 1 s samples, peak = max(sampled, sum of VmHWM); \
 jitter: |interval - nominal| of consecutive adverts of each instance, µs, kernel timestamps where the master's frames enter the switch; \
 mean err: mean signed interval - nominal, µs; missed: adverts lost in gaps plus silent instances; foreign: adverts not from the master's instances; \
