@@ -195,7 +195,16 @@ fn routes_and_rules_deleted_by_hand_come_back_and_so_do_routes_lost_with_the_vip
     t.start(
         Node(1),
         Daemon::Vrrpd,
-        &KeepalivedConf::new("n1", vec![instance(150, vec![(v0, p0)], ROUTES)]),
+        &KeepalivedConf::new(
+            "n1",
+            vec![instance(
+                150,
+                vec![(v0, p0)],
+                &format!(
+                    "{ROUTES}\nvirtual_ipaddress_excluded {{\n    192.0.2.210/32 no_track\n}}"
+                ),
+            )],
+        ),
     )
     .unwrap();
     t.wait_for_sole_holder(Node(1), v0, WAIT).unwrap();
@@ -234,7 +243,12 @@ fn routes_and_rules_deleted_by_hand_come_back_and_so_do_routes_lost_with_the_vip
     assert_eq!(counter(&t, Node(1), "rules_readded"), 1);
 
     // The VIP goes: the kernel drops the route using it as source without
-    // a word. Both come back.
+    // a word. Both come back. The `no_track` address removed with it is
+    // left alone, as keepalived leaves a `dont_track` one.
+    let untracked: IpAddr = "192.0.2.210".parse().unwrap();
+    assert!(t.has_addr(Node(1), untracked).unwrap());
+    t.ip(&ns1, ["addr", "del", "192.0.2.210/32", "dev", "eth0"])
+        .unwrap();
     t.ip(&ns1, ["addr", "del", &format!("{v0}/{p0}"), "dev", "eth0"])
         .unwrap();
     t.wait_until("VIP and its route back", WAIT, || {
@@ -243,6 +257,8 @@ fn routes_and_rules_deleted_by_hand_come_back_and_so_do_routes_lost_with_the_vip
     .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", all(&t), vrrpd_log(&t, Node(1))));
     assert_eq!(counter(&t, Node(1), "vips_readded"), 1);
     assert!(counter(&t, Node(1), "routes_readded") >= 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!t.has_addr(Node(1), untracked).unwrap());
 }
 
 #[test]

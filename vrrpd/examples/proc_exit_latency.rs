@@ -3,7 +3,8 @@
 //! once-a-second scan it falls back to, with the watcher tasks the daemon
 //! runs. The clock starts when SIGKILL is sent (so it includes the
 //! kernel's delivery of the signal) and stops when the watcher reports a
-//! count of 0. Needs root in the initial namespaces for the connector.
+//! count of 0; kills are spread over the scan's one-second period. Needs
+//! root in the initial namespaces for the connector.
 //!
 //! ```sh
 //! cargo run --release -p vrrpd --example proc_exit_latency [RUNS]
@@ -52,6 +53,10 @@ async fn once(netlink: &Netlink, poll: bool, n: usize) -> Duration {
     };
     let watchers = spec.spawn(netlink, tx).await;
     while next(&mut rx).await == 0 {}
+    // Exits come at any moment: spread the kill over the scan's second
+    // (0, 370, 740, 110, ... ms after the first reading) so the scan's
+    // figures are not all its worst or best case.
+    tokio::time::sleep(Duration::from_millis((n as u64 * 37 % 100) * 10)).await;
     let t0 = Instant::now();
     child.kill().unwrap();
     // Reap it as its parent would (a zombie has no command line left, but

@@ -615,8 +615,27 @@ mod proc_table_tests {
     /// connector is refused, e.g. in a network namespace).
     #[tokio::test]
     async fn poll_fallback_reports_an_exit() {
+        exit_is_reported(true).await;
+    }
+
+    /// Through the proc connector, where it can be subscribed to (root in
+    /// the initial namespaces): the same exit, seen by `follow_processes`.
+    #[tokio::test]
+    async fn proc_connector_reports_an_exit() {
+        if let Err(e) = ProcEvents::subscribe().await {
+            println!("SKIP proc connector: {e}");
+            return;
+        }
+        exit_is_reported(false).await;
+    }
+
+    async fn exit_is_reported(poll_processes: bool) {
         // An argument no other process on the machine has.
-        let arg = format!("{}.25", 1000 + std::process::id() % 10_000);
+        let arg = format!(
+            "{}.{}",
+            1000 + std::process::id() % 10_000,
+            u8::from(poll_processes)
+        );
         let mut child = std::process::Command::new("/bin/sleep")
             .arg(&arg)
             .spawn()
@@ -629,7 +648,7 @@ mod proc_table_tests {
         let (tx, mut rx) = mpsc::channel(16);
         let spec = WatchSpec {
             processes: vec![p],
-            poll_processes: true,
+            poll_processes,
             ..WatchSpec::default()
         };
         let netlink = Netlink::new().unwrap();
