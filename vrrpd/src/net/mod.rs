@@ -29,9 +29,9 @@
 
 pub mod addr;
 pub mod announce;
+pub mod firewall;
 pub mod monitor;
 pub mod proc_events;
-pub mod firewall;
 pub mod route;
 pub mod socket;
 pub mod sysctl;
