@@ -636,11 +636,20 @@ mod proc_table_tests {
             1000 + std::process::id() % 10_000,
             u8::from(poll_processes)
         );
-        let mut child = std::process::Command::new("/bin/sleep")
-            .arg(&arg)
-            .spawn()
-            .unwrap();
-        let pid = child.id();
+        // Killed and reaped even when an assertion fails.
+        struct Child(std::process::Child);
+        impl Drop for Child {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let mut child = Child(
+            std::process::Command::new("/bin/sleep")
+                .arg(&arg)
+                .spawn()
+                .unwrap(),
+        );
         let mut p = tracked("sleeper", "sleep");
         p.full_command = true;
         p.process = "/bin/sleep".into();
@@ -659,14 +668,17 @@ mod proc_table_tests {
                 .expect("a reading within 5 s")
                 .expect("channel open")
         }
-        let first = next(&mut rx).await;
-        assert!(
-            matches!(&first, TrackInput::Process { count, .. } if *count >= 1),
-            "{first:?} (pid {pid})"
-        );
-        child.kill().unwrap();
-        child.wait().unwrap();
+        // `spawn` may return while the child is still inside execve (the
+        // kernel wakes a vfork parent before the new name and command line
+        // are in place), so the first reading may be 0; the exec event (or
+        // the next scan) brings the count to 1.
         let mut got = next(&mut rx).await;
+        while !matches!(&got, TrackInput::Process { count, .. } if *count >= 1) {
+            got = next(&mut rx).await;
+        }
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        got = next(&mut rx).await;
         while !matches!(&got, TrackInput::Process { count: 0, .. }) {
             got = next(&mut rx).await;
         }
