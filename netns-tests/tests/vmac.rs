@@ -54,6 +54,22 @@ fn link_up(t: &Topology, node: Node, name: &str) -> bool {
         })
 }
 
+/// The ports the switch learns `mac` on, in order, watched every 20 ms for
+/// `span`.
+fn fdb_ports_over(t: &Topology, mac: &str, span: Duration) -> Vec<String> {
+    let until = std::time::Instant::now() + span;
+    let mut seen = Vec::new();
+    while std::time::Instant::now() < until {
+        if let Some(p) = fdb_port(t, mac) {
+            if seen.last() != Some(&p) {
+                seen.push(p);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen
+}
+
 /// The bridge port the switch has learnt `mac` on, if any.
 fn fdb_port(t: &Topology, mac: &str) -> Option<String> {
     let out = t
@@ -139,22 +155,34 @@ fn vmac_master_answers_with_the_virtual_mac_and_failover_keeps_it() {
 
 #[test]
 fn keepalived_backup_takes_over_from_a_vmac_vrrpd() {
-    let test = "keepalived_backup_takes_over_from_a_vmac_vrrpd";
+    keepalived_takes_over(
+        "keepalived_backup_takes_over_from_a_vmac_vrrpd",
+        Family::V4,
+        false,
+    );
+}
+
+/// vrrpd (VMAC) is master, keepalived (with or without a VMAC) stays backup
+/// and takes over when vrrpd is killed.
+fn keepalived_takes_over(test: &str, family: Family, keepalived_vmac: bool) {
     for d in [Daemon::Vrrpd, Daemon::Keepalived] {
         if env::require_daemon(test, d).is_none() {
             return;
         }
     }
     let t = Topology::with_options(opts(2)).unwrap();
-    t.start_echo_all().unwrap();
-    let (v, _) = vip(Family::V4, 0);
-    t.start(Node(1), Daemon::Vrrpd, &conf(1, 150, true))
-        .unwrap();
-    t.start(Node(2), Daemon::Keepalived, &conf(2, 100, false))
+    let (v, _) = vip(family, 0);
+    t.start(Node(1), Daemon::Vrrpd, &conf_family(1, 150, true, family))
         .unwrap();
     t.wait_for_sole_holder(Node(1), v, Duration::from_secs(10))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    t.start(
+        Node(2),
+        Daemon::Keepalived,
+        &conf_family(2, 100, keepalived_vmac, family),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         t.holders(v).unwrap(),
         vec![Node(1)],
@@ -185,23 +213,13 @@ fn a_starting_vmac_backup_never_takes_the_virtual_mac_from_the_master() {
     t.wait_for_sole_holder(Node(1), v, Duration::from_secs(10))
         .unwrap();
     let want = format!("00:00:5e:00:01:{VRID:02x}");
-    let port_of_vmac = || fdb_port(&t, &want);
     let master_port = t.node(Node(1)).port.clone();
     let backup_port = t.node(Node(2)).port.clone();
     t.start(Node(2), Daemon::Vrrpd, &conf(2, 100, true))
         .unwrap();
     // A fresh interface solicits routers after up to 1 s and again every
     // 4 s; its MLD reports and DAD come within the first second.
-    let until = std::time::Instant::now() + Duration::from_secs(5);
-    let mut seen = Vec::new();
-    while std::time::Instant::now() < until {
-        if let Some(p) = port_of_vmac() {
-            if seen.last() != Some(&p) {
-                seen.push(p);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let seen = fdb_ports_over(&t, &want, Duration::from_secs(5));
     assert!(
         !seen.contains(&backup_port),
         "the switch learnt the virtual MAC on the backup's port: {seen:?} (master {master_port})"
@@ -267,16 +285,7 @@ fn ipv6_vmac_is_up_on_the_master_only_and_failover_keeps_the_mac() {
     // While the backup starts (a fresh IPv6 interface would send MLD
     // reports, DAD and router solicitations within its first seconds), the
     // switch must see the virtual MAC on the master's port only.
-    let until = std::time::Instant::now() + Duration::from_secs(4);
-    let mut seen = Vec::new();
-    while std::time::Instant::now() < until {
-        if let Some(p) = fdb_port(&t, &want) {
-            if seen.last() != Some(&p) {
-                seen.push(p);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let seen = fdb_ports_over(&t, &want, Duration::from_secs(4));
     assert!(
         !seen.contains(&backup_port),
         "the switch learnt the virtual MAC on the backup's port: {seen:?} (master {master_port})"
@@ -309,39 +318,11 @@ fn ipv6_vmac_is_up_on_the_master_only_and_failover_keeps_the_mac() {
 /// kept, and keepalived takes over when vrrpd dies.
 #[test]
 fn keepalived_takes_over_from_an_ipv6_vmac_vrrpd() {
-    let test = "keepalived_takes_over_from_an_ipv6_vmac_vrrpd";
-    for d in [Daemon::Vrrpd, Daemon::Keepalived] {
-        if env::require_daemon(test, d).is_none() {
-            return;
-        }
-    }
-    let t = Topology::with_options(opts(2)).unwrap();
-    let (v, _) = vip(Family::V6, 0);
-    t.start(
-        Node(1),
-        Daemon::Vrrpd,
-        &conf_family(1, 150, true, Family::V6),
-    )
-    .unwrap();
-    t.wait_for_sole_holder(Node(1), v, Duration::from_secs(10))
-        .unwrap();
-    t.start(
-        Node(2),
-        Daemon::Keepalived,
-        &conf_family(2, 100, true, Family::V6),
-    )
-    .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(
-        t.holders(v).unwrap(),
-        vec![Node(1)],
-        "keepalived stays backup"
+    keepalived_takes_over(
+        "keepalived_takes_over_from_an_ipv6_vmac_vrrpd",
+        Family::V6,
+        true,
     );
-    t.kill_daemon(Node(1)).unwrap();
-    t.wait_until("keepalived takes over", Duration::from_secs(10), || {
-        t.has_addr(Node(2), v)
-    })
-    .unwrap();
 }
 
 /// An instance with `vmac_xmit_base` opens its parent only to send; another
