@@ -17,6 +17,7 @@
 pub mod control;
 pub mod logging;
 pub mod metrics;
+pub mod netlink;
 pub mod notify;
 pub mod pidfile;
 pub mod script;

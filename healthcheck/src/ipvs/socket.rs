@@ -12,7 +12,7 @@
 use std::io;
 use std::time::Duration;
 
-use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
+use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
 use nix::libc;
 
 use super::msg::{self, IpvsInfo, Reply, Request, IPVS_GENL_NAME};
@@ -69,15 +69,7 @@ impl IpvsSocket {
 
     /// A generic netlink socket with no family resolved yet.
     pub fn open_generic() -> Result<IpvsSocket, IpvsError> {
-        let mut sock = Socket::new(NETLINK_GENERIC).map_err(IpvsError::Socket)?;
-        sock.bind_auto().map_err(IpvsError::Socket)?;
-        sock.connect(&SocketAddr::new(0, 0))
-            .map_err(IpvsError::Socket)?;
-        // Errors echo only the request's header, not the whole request.
-        // Not every kernel has it; without it we read the longer echo.
-        let _ = sock.set_cap_ack(true);
-        socket2::SockRef::from(&sock)
-            .set_read_timeout(Some(REPLY_TIMEOUT))
+        let sock = daemon::netlink::blocking_socket(NETLINK_GENERIC, REPLY_TIMEOUT)
             .map_err(IpvsError::Socket)?;
         Ok(IpvsSocket {
             sock,

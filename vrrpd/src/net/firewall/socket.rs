@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::time::Duration;
 
-use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
 use super::msg::{Batch, Reply, Request};
 use super::FirewallError;
@@ -38,15 +38,7 @@ impl std::fmt::Debug for NfSocket {
 
 impl NfSocket {
     pub fn open() -> Result<NfSocket, FirewallError> {
-        let mut sock = Socket::new(NETLINK_NETFILTER).map_err(FirewallError::Socket)?;
-        sock.bind_auto().map_err(FirewallError::Socket)?;
-        sock.connect(&SocketAddr::new(0, 0))
-            .map_err(FirewallError::Socket)?;
-        // Errors echo only the request's header. Not every kernel has it;
-        // without it we read the longer echo.
-        let _ = sock.set_cap_ack(true);
-        socket2::SockRef::from(&sock)
-            .set_read_timeout(Some(REPLY_TIMEOUT))
+        let sock = daemon::netlink::blocking_socket(NETLINK_NETFILTER, REPLY_TIMEOUT)
             .map_err(FirewallError::Socket)?;
         // Sequence numbers from the clock, as nft does, so answers to a
         // previous process's socket can never be taken for ours.
