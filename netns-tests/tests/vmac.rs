@@ -54,6 +54,22 @@ fn link_up(t: &Topology, node: Node, name: &str) -> bool {
         })
 }
 
+fn assert_only_n1_answers(t: &Topology, v: std::net::IpAddr) {
+    let s = probe_stats(&t.probe(v, 300).unwrap());
+    assert!(s.answered > 0 && s.responders.iter().all(|(_, n)| n == "n1"));
+}
+
+/// Stop n1 gracefully while the client probes the VIP; n1 answers, then n2.
+fn stop_n1_while_probing(t: &Topology, v: std::net::IpAddr) -> netns_tests::analysis::ProbeStats {
+    let run = t.start_probe(v, 1000, 2500).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    t.stop_daemon(Node(1), Duration::from_secs(10)).unwrap();
+    let s = probe_stats(&t.finish_probe(run).unwrap());
+    let names: Vec<&str> = s.responders.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, vec!["n1", "n2"]);
+    s
+}
+
 /// The ports the switch learns `mac` on, in order, watched every 20 ms for
 /// `span`.
 fn fdb_ports_over(t: &Topology, mac: &str, span: Duration) -> Vec<String> {
@@ -118,18 +134,12 @@ fn vmac_master_answers_with_the_virtual_mac_and_failover_keeps_it() {
         .unwrap();
     assert_eq!(ignore.trim(), "1");
 
-    let s = probe_stats(&t.probe(v, 300).unwrap());
-    assert!(s.answered > 0 && s.responders.iter().all(|(_, n)| n == "n1"));
+    assert_only_n1_answers(&t, v);
     let want = format!("00:00:5e:00:01:{VRID:02x}");
     assert_eq!(client_neighbour_mac(&t, v).as_deref(), Some(want.as_str()));
 
     // Graceful stop: n2 takes over with the same MAC; n1 leaves nothing.
-    let run = t.start_probe(v, 1000, 2500).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    t.stop_daemon(Node(1), Duration::from_secs(10)).unwrap();
-    let s = probe_stats(&t.finish_probe(run).unwrap());
-    let names: Vec<&str> = s.responders.iter().map(|(_, n)| n.as_str()).collect();
-    assert_eq!(names, vec!["n1", "n2"]);
+    let s = stop_n1_while_probing(&t, v);
     // Make-before-break loses nothing. It once lost 95 ms in CI: the
     // backup, started a second earlier, sent IGMP reports for 224.0.0.18
     // from its VMAC (same MAC as the master's), so the switch sent the
@@ -294,18 +304,12 @@ fn ipv6_vmac_is_up_on_the_master_only_and_failover_keeps_the_mac() {
     assert!(!link_up(&t, Node(2), &vmac), "backup's IPv6 VMAC is down");
     assert_eq!(t.holders(v).unwrap(), vec![Node(1)]);
 
-    let s = probe_stats(&t.probe(v, 300).unwrap());
-    assert!(s.answered > 0 && s.responders.iter().all(|(_, n)| n == "n1"));
+    assert_only_n1_answers(&t, v);
     assert_eq!(client_neighbour_mac(&t, v).as_deref(), Some(want.as_str()));
 
     // Graceful stop: n2 brings its VMAC up and takes over with the same
     // MAC; n1 leaves nothing behind.
-    let run = t.start_probe(v, 1000, 2500).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    t.stop_daemon(Node(1), Duration::from_secs(10)).unwrap();
-    let s = probe_stats(&t.finish_probe(run).unwrap());
-    let names: Vec<&str> = s.responders.iter().map(|(_, n)| n.as_str()).collect();
-    assert_eq!(names, vec!["n1", "n2"]);
+    stop_n1_while_probing(&t, v);
     assert!(t.has_addr(Node(2), v).unwrap());
     assert!(link_up(&t, Node(2), &vmac));
     assert_eq!(client_neighbour_mac(&t, v).as_deref(), Some(want.as_str()));

@@ -1344,28 +1344,43 @@ impl Runtime {
                 code,
             );
         }
-        type Counter = fn(&crate::fsm::InstanceStats) -> u64;
-        let counters: [(&str, &str, Counter); 5] = [
-            ("vrrp_transitions_total", "State changes.", |st| {
-                st.transitions
+        type Counter = fn(&Slot) -> u64;
+        let counters: [(&str, &str, Counter); 8] = [
+            ("vrrp_transitions_total", "State changes.", |s| {
+                s.fsm.stats().transitions
             }),
             (
                 "vrrp_adverts_received_total",
                 "Valid adverts received.",
-                |st| st.adverts_in,
+                |s| s.fsm.stats().adverts_in,
             ),
-            ("vrrp_adverts_sent_total", "Adverts sent.", |st| {
-                st.adverts_out
+            ("vrrp_adverts_sent_total", "Adverts sent.", |s| {
+                s.fsm.stats().adverts_out
             }),
             (
                 "vrrp_became_master_total",
                 "Times this instance became master.",
-                |st| st.became_master,
+                |s| s.fsm.stats().became_master,
             ),
             (
                 "vrrp_priority_zero_received_total",
                 "Priority 0 adverts received.",
-                |st| st.priority_zero_in,
+                |s| s.fsm.stats().priority_zero_in,
+            ),
+            (
+                "vrrp_vip_readded_total",
+                "VIPs a master added again after someone else removed them.",
+                |s| s.reinstate.readded.vips,
+            ),
+            (
+                "vrrp_route_readded_total",
+                "Virtual routes a master added again after they were removed.",
+                |s| s.reinstate.readded.routes,
+            ),
+            (
+                "vrrp_rule_readded_total",
+                "Virtual rules a master added again after they were removed.",
+                |s| s.reinstate.readded.rules,
             ),
         ];
         for (name, help, get) in counters {
@@ -1375,7 +1390,7 @@ impl Runtime {
                 e.sample(
                     name,
                     &[("instance", &n), ("vrid", &v), ("interface", &i)],
-                    get(s.fsm.stats()) as f64,
+                    get(s) as f64,
                 );
             }
         }
@@ -1464,7 +1479,6 @@ impl Runtime {
                 *n as f64,
             );
         }
-        self.readded_metrics(&mut e);
         let mut out = e.finish();
         if let Some(c) = &self.checkers {
             // healthcheck_* families: per-check counts, failures by reason

@@ -947,6 +947,22 @@ fn truncate_comm(name: &str) -> &str {
     &base[..end]
 }
 
+/// A process's name and command line from its `/proc/PID` directory;
+/// `None` when it is gone. A kernel thread has an empty command line.
+pub fn read_process(dir: &Path) -> Option<(String, Vec<String>)> {
+    let mut comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+    comm.truncate(comm.trim_end_matches('\n').len());
+    let argv = std::fs::read(dir.join("cmdline"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((comm, argv))
+}
+
 /// Count, for each tracked process, how many running processes match it,
 /// by scanning `proc_root` (normally `/proc`). Processes that vanish during
 /// the scan are skipped.
@@ -961,21 +977,11 @@ pub fn count_processes(proc_root: &Path, tracked: &[TrackedProcess]) -> BTreeMap
         if !pid.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let base = entry.path();
-        let Ok(comm) = std::fs::read_to_string(base.join("comm")) else {
+        let Some((comm, argv)) = read_process(&entry.path()) else {
             continue;
         };
-        let comm = comm.trim_end_matches('\n');
-        let argv: Vec<String> = std::fs::read(base.join("cmdline"))
-            .map(|b| {
-                b.split(|c| *c == 0)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
         for t in tracked {
-            if t.matches(comm, &argv) {
+            if t.matches(&comm, &argv) {
                 if let Some(c) = counts.get_mut(&t.name) {
                     *c += 1;
                 }

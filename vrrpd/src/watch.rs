@@ -421,23 +421,12 @@ impl ProcTable {
     /// Read one process's name and command line again and record what it
     /// matches; a process gone meanwhile matches nothing.
     fn recheck(&mut self, pid: u32) {
-        let base = self.root.join(pid.to_string());
-        let matched: Vec<usize> = match std::fs::read_to_string(base.join("comm")) {
-            Ok(comm) => {
-                let comm = comm.trim_end_matches('\n');
-                let argv: Vec<String> = std::fs::read(base.join("cmdline"))
-                    .map(|b| {
-                        b.split(|c| *c == 0)
-                            .filter(|s| !s.is_empty())
-                            .map(|s| String::from_utf8_lossy(s).into_owned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (0..self.tracked.len())
-                    .filter(|&i| self.tracked[i].matches(comm, &argv))
-                    .collect()
-            }
-            Err(_) => Vec::new(),
+        let matched: Vec<usize> = match crate::track::read_process(&self.root.join(pid.to_string()))
+        {
+            Some((comm, argv)) => (0..self.tracked.len())
+                .filter(|&i| self.tracked[i].matches(&comm, &argv))
+                .collect(),
+            None => Vec::new(),
         };
         if matched.is_empty() {
             self.by_pid.remove(&pid);

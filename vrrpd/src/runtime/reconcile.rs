@@ -454,44 +454,6 @@ impl Runtime {
         }
         Ok(())
     }
-
-    /// `vrrp_*_readded_total` for `/metrics`.
-    pub(super) fn readded_metrics(&self, e: &mut daemon::metrics::Exposition) {
-        type Get = fn(&Readded) -> u64;
-        let families: [(&str, &str, Get); 3] = [
-            (
-                "vrrp_vip_readded_total",
-                "VIPs a master added again after someone else removed them.",
-                |r| r.vips,
-            ),
-            (
-                "vrrp_route_readded_total",
-                "Virtual routes a master added again after they were removed.",
-                |r| r.routes,
-            ),
-            (
-                "vrrp_rule_readded_total",
-                "Virtual rules a master added again after they were removed.",
-                |r| r.rules,
-            ),
-        ];
-        for (name, help, get) in families {
-            e.family(name, "counter", help);
-            for s in self.slots.iter().filter(|s| !s.stopped) {
-                let vrid = s.spec.fsm.vrid.to_string();
-                let ifname = &self.links[s.link].key.ifname;
-                e.sample(
-                    name,
-                    &[
-                        ("instance", &s.spec.name),
-                        ("vrid", &vrid),
-                        ("interface", ifname),
-                    ],
-                    get(&s.reinstate.readded) as f64,
-                );
-            }
-        }
-    }
 }
 
 #[cfg(test)]
