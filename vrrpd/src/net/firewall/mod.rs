@@ -156,113 +156,108 @@ pub fn drop_rule(fam: AddrFamily, hook: Hook, counter: bool) -> Vec<Expr> {
     let input = hook == Hook::Input;
     // IPv4: saddr at 12, daddr at 16; IPv6: saddr at 8, daddr at 24.
     let (nfproto, offset, len, key) = match fam {
-        AddrFamily::V4 => (2u8, if input { 16 } else { 12 }, 4, KeyType::Ipv4Addr),
-        AddrFamily::V6 => (10, if input { 24 } else { 8 }, 16, KeyType::Ipv6Addr),
-        AddrFamily::V6LinkLocal => (10, if input { 24 } else { 8 }, 16, KeyType::Ipv6AddrIfindex),
+        AddrFamily::V4 => (
+            NfProto::Ipv4,
+            if input { 16 } else { 12 },
+            4,
+            KeyType::Ipv4Addr,
+        ),
+        AddrFamily::V6 => (
+            NfProto::Ipv6,
+            if input { 24 } else { 8 },
+            16,
+            KeyType::Ipv6Addr,
+        ),
+        AddrFamily::V6LinkLocal => (
+            NfProto::Ipv6,
+            if input { 24 } else { 8 },
+            16,
+            KeyType::Ipv6AddrIfindex,
+        ),
     };
     let (set, set_id) = set_of(key);
-    let mut e = vec![
-        // An inet chain sees both families: match the family first.
-        Expr::Meta {
-            key: MetaKey::NfProto,
-            dreg: msg::REG_1,
-        },
-        Expr::Cmp {
-            sreg: msg::REG_1,
-            op: CmpOp::Eq,
-            data: vec![nfproto],
-        },
-        Expr::Payload {
-            base: PayloadBase::Network,
-            offset,
-            len,
-            dreg: msg::REG_1,
-        },
-    ];
+    // An inet chain sees both families: match the family first.
+    let mut m = meta_is(MetaKey::NfProto, nfproto.number()).to_vec();
+    m.push(Expr::Payload {
+        base: PayloadBase::Network,
+        offset,
+        len,
+        dreg: msg::REG_1,
+    });
     if fam == AddrFamily::V6LinkLocal {
         // The address fills register 1; the interface index follows in
         // register 2, making the 20-byte concatenated key.
-        e.push(Expr::Meta {
+        m.push(Expr::Meta {
             key: if input { MetaKey::Iif } else { MetaKey::Oif },
             dreg: msg::REG_2,
         });
     }
-    e.push(Expr::Lookup {
+    m.push(Expr::Lookup {
         sreg: msg::REG_1,
         set: set.to_owned(),
         set_id,
     });
+    rule(m, counter, Verdict::Drop)
+}
+
+/// `IPPROTO_VRRP` (RFC 5798 §5.1.1.4) and `IPPROTO_ICMPV6`.
+const IPPROTO_VRRP: u8 = 112;
+const IPPROTO_ICMPV6: u8 = 58;
+
+/// `meta KEY VALUE`: a one-byte meta key (`nfproto`, `l4proto`) compared
+/// with `value`.
+fn meta_is(key: MetaKey, value: u8) -> [Expr; 2] {
+    [
+        Expr::Meta {
+            key,
+            dreg: msg::REG_1,
+        },
+        cmp(CmpOp::Eq, value),
+    ]
+}
+
+fn cmp(op: CmpOp, value: u8) -> Expr {
+    Expr::Cmp {
+        sreg: msg::REG_1,
+        op,
+        data: vec![value],
+    }
+}
+
+/// A rule as nft builds it: the matches, a counter if the table has them
+/// (`nftables_counters`), then the verdict.
+fn rule(matches: Vec<Expr>, counter: bool, verdict: Verdict) -> Vec<Expr> {
+    let mut e = matches;
     if counter {
         e.push(Expr::Counter);
     }
-    e.push(Expr::Verdict(Verdict::Drop));
+    e.push(Expr::Verdict(verdict));
     e
 }
 
 /// `meta l4proto vrrp accept`.
 fn vrrp_rule(counter: bool) -> Vec<Expr> {
-    let mut e = vec![
-        Expr::Meta {
-            key: MetaKey::L4Proto,
-            dreg: msg::REG_1,
-        },
-        Expr::Cmp {
-            sreg: msg::REG_1,
-            op: CmpOp::Eq,
-            data: vec![112],
-        },
-    ];
-    if counter {
-        e.push(Expr::Counter);
-    }
-    e.push(Expr::Verdict(Verdict::Accept));
-    e
+    rule(
+        meta_is(MetaKey::L4Proto, IPPROTO_VRRP).to_vec(),
+        counter,
+        Verdict::Accept,
+    )
 }
 
 /// `icmpv6 type 135-136 accept`: neighbour solicitations (135) and
 /// advertisements (136), RFC 4861 §4.3, §4.4.
 fn nd_rule(counter: bool) -> Vec<Expr> {
-    let mut e = vec![
-        Expr::Meta {
-            key: MetaKey::NfProto,
-            dreg: msg::REG_1,
-        },
-        Expr::Cmp {
-            sreg: msg::REG_1,
-            op: CmpOp::Eq,
-            data: vec![10],
-        },
-        Expr::Meta {
-            key: MetaKey::L4Proto,
-            dreg: msg::REG_1,
-        },
-        Expr::Cmp {
-            sreg: msg::REG_1,
-            op: CmpOp::Eq,
-            data: vec![58],
-        },
-        Expr::Payload {
-            base: PayloadBase::Transport,
-            offset: 0,
-            len: 1,
-            dreg: msg::REG_1,
-        },
-        Expr::Cmp {
-            sreg: msg::REG_1,
-            op: CmpOp::Gte,
-            data: vec![135],
-        },
-        Expr::Cmp {
-            sreg: msg::REG_1,
-            op: CmpOp::Lte,
-            data: vec![136],
-        },
-    ];
-    if counter {
-        e.push(Expr::Counter);
-    }
-    e.push(Expr::Verdict(Verdict::Accept));
-    e
+    let mut m = meta_is(MetaKey::NfProto, NfProto::Ipv6.number()).to_vec();
+    m.extend(meta_is(MetaKey::L4Proto, IPPROTO_ICMPV6));
+    m.push(Expr::Payload {
+        base: PayloadBase::Transport,
+        offset: 0,
+        len: 1,
+        dreg: msg::REG_1,
+    });
+    m.push(cmp(CmpOp::Gte, 135));
+    m.push(cmp(CmpOp::Lte, 136));
+    rule(m, counter, Verdict::Accept)
 }
 
 /// Everything that makes the (empty) table, in the order nft sends it.
