@@ -13,6 +13,11 @@
 //!   and a stale table a crashed run left behind is removed at start; a
 //!   reload to no_accept (another table name) makes the table and drops
 //!   the VIPs of the running master, a reload back removes it.
+//! - link-local VIPs (fe80::/10, confined to the test's bridge): keyed by
+//!   interface name for an instance with `dont_track_primary`, by index
+//!   otherwise, as keepalived does; `nftables_ifindex` keys both by index,
+//!   and a reload that sets or clears it replaces the table while the VIPs
+//!   stay dropped and held.
 //!
 //! The sets are read with `nft` (package nftables, installed by
 //! scripts/test.sh).
@@ -70,10 +75,11 @@ fn tables(t: &Topology, node: Node) -> String {
     nft(t, &ns, &["list", "tables"])
 }
 
-/// A TCP connection from the client to `addr` port 9 (nothing listens):
+/// A TCP connection from the client to `addr` port 9 (nothing listens; a
+/// link-local address with its `%eth0`):
 /// `Some(true)` if the host answered (refused), `Some(false)` if nothing
 /// came back within 2 s (dropped).
-fn tcp_answered(t: &Topology, addr: IpAddr) -> Option<bool> {
+fn tcp_answered(t: &Topology, addr: impl std::fmt::Display) -> Option<bool> {
     let target = format!("exec 3<>/dev/tcp/{addr}/9");
     let out = Command::new("ip")
         .args([
@@ -327,4 +333,129 @@ fn accept_mode_answers_and_a_stale_table_is_removed_at_start() {
     t.stop_daemon(Node(1), WAIT).unwrap();
     assert!(!tables(&t, Node(1)).contains("keepalived"));
     assert!(!tables(&t, Node(1)).contains("vrrpd_test"));
+}
+
+/// Whether a TCP connection from the client to link-local `addr` on its
+/// eth0 is answered (refused) rather than dropped.
+fn ll_answered(t: &Topology, addr: std::net::Ipv6Addr) -> Option<bool> {
+    tcp_answered(t, format!("{addr}%eth0"))
+}
+
+/// The `type` line of set `set` in our table in `node`'s namespace.
+fn set_type(t: &Topology, node: Node, set: &str) -> String {
+    set_of(t, node, set)
+        .lines()
+        .find(|l| l.trim_start().starts_with("type "))
+        .map(|l| l.trim().to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn link_local_vips_are_keyed_by_interface_name_or_index() {
+    let test = "link_local_vips_are_keyed_by_interface_name_or_index";
+    if env::require_daemon(test, Daemon::Vrrpd).is_none() || !require_nft(test) {
+        return;
+    }
+    let t = Topology::with_options(opts(1)).unwrap();
+    let named: std::net::Ipv6Addr = "fe80::c0de:200".parse().unwrap();
+    let indexed: std::net::Ipv6Addr = "fe80::c0de:201".parse().unwrap();
+    // VI_12 does not track its interface (keyed by name), VI_13 does
+    // (keyed by index).
+    let lls = |global: &str| {
+        KeepalivedConf::new(
+            "n1",
+            vec![
+                Instance::new(12, 150, Version::V3, Family::V6, 0.1)
+                    .with_vips(vec![(IpAddr::V6(named), 64)])
+                    .with_extra("no_accept\n    dont_track_primary"),
+                Instance::new(13, 150, Version::V3, Family::V6, 0.1)
+                    .with_vips(vec![(IpAddr::V6(indexed), 64)])
+                    .with_extra("no_accept"),
+            ],
+        )
+        .with_extra(global)
+    };
+    t.start(Node(1), Daemon::Vrrpd, &lls("")).unwrap();
+    t.wait_for_sole_holder(Node(1), IpAddr::V6(named), WAIT)
+        .unwrap();
+    t.wait_for_sole_holder(Node(1), IpAddr::V6(indexed), WAIT)
+        .unwrap();
+
+    // By name and by index, each in its set, on eth0 (nft prints an
+    // interface index as the interface's name).
+    t.wait_until("both link-local VIPs in their sets", WAIT, || {
+        Ok(
+            set_of(&t, Node(1), "vips6_ll_name").contains("fe80::c0de:200 . \"eth0\"")
+                && set_of(&t, Node(1), "vips6_ll").contains("fe80::c0de:201 . \"eth0\""),
+        )
+    })
+    .unwrap();
+    assert_eq!(
+        set_type(&t, Node(1), "vips6_ll_name"),
+        "type ipv6_addr . ifname"
+    );
+    assert_eq!(
+        set_type(&t, Node(1), "vips6_ll"),
+        "type ipv6_addr . iface_index"
+    );
+    let s = status(&t, Node(1));
+    assert_eq!(
+        instance_status(&s, "VI_12")["vips_dropped"][0],
+        "fe80::c0de:200 . ifname eth0",
+        "{s}"
+    );
+    assert_eq!(s["firewall"]["nftables_ifindex"], false, "{s}");
+
+    // Both are dropped; the node's own link-local address answers, so
+    // the probe itself works.
+    let own = t.node(Node(1)).link_local.unwrap();
+    // (The client's own link-local address may still be tentative, RFC
+    // 4862 §5.4: wait until the probe gets an answer.)
+    t.wait_until("the node's link-local address answers", WAIT, || {
+        Ok(ll_answered(&t, own) == Some(true))
+    })
+    .unwrap();
+    assert_eq!(ll_answered(&t, named), Some(false));
+    assert_eq!(ll_answered(&t, indexed), Some(false));
+
+    // A reload with nftables_ifindex: one table, both by index, no name
+    // set; the VIPs stay held and dropped.
+    let path = t.daemon_config(Node(1)).unwrap();
+    let pid = t.daemon_pid(Node(1)).unwrap();
+    let reload = |global: &str| {
+        std::fs::write(&path, lls(global).render()).unwrap();
+        t.signal(pid, Signal::SIGHUP).unwrap();
+    };
+    reload("global_defs {\n    nftables_ifindex\n}\n");
+    t.wait_until("both by index after the reload", WAIT, || {
+        let ll = set_of(&t, Node(1), "vips6_ll");
+        Ok(ll.contains("fe80::c0de:200 . \"eth0\"") && ll.contains("fe80::c0de:201 . \"eth0\""))
+    })
+    .unwrap();
+    assert_eq!(
+        set_of(&t, Node(1), "vips6_ll_name"),
+        "",
+        "no name set any more"
+    );
+    let ns = t.node(Node(1)).ns.clone();
+    let table = nft(&t, &ns, &["list", "table", "inet", "keepalived"]);
+    assert!(!table.contains("iifname"), "{table}");
+    assert_eq!(tables(&t, Node(1)).matches("keepalived").count(), 1);
+    assert_eq!(ll_answered(&t, named), Some(false));
+    assert!(t.has_addr(Node(1), IpAddr::V6(named)).unwrap());
+    assert!(vrrpd_log(&t, Node(1)).contains("nftables settings changed: replacing the table"));
+
+    // And back: the name set returns with the VIP of VI_12.
+    reload("");
+    t.wait_until("by name again", WAIT, || {
+        Ok(
+            set_of(&t, Node(1), "vips6_ll_name").contains("fe80::c0de:200 . \"eth0\"")
+                && !set_of(&t, Node(1), "vips6_ll").contains("fe80::c0de:200"),
+        )
+    })
+    .unwrap();
+    assert_eq!(ll_answered(&t, named), Some(false));
+
+    t.stop_daemon(Node(1), WAIT).unwrap();
+    assert!(!tables(&t, Node(1)).contains("keepalived"));
 }

@@ -364,7 +364,7 @@ pub fn plan(config: &Config) -> Result<Plan, SetupError> {
         sync_groups,
         refused,
         unsupported: unsupported(config),
-        firewall: crate::net::firewall::TableSpec::from_config(&config.global_defs),
+        firewall: crate::net::firewall::TableSpec::from_config(config),
     })
 }
 

@@ -155,8 +155,12 @@ pub struct GlobalDefs {
     /// `nftables_counters`: a counter on every rule of the table.
     #[serde(skip_serializing_if = "is_false")]
     pub nftables_counters: bool,
-    /// `nftables_ifindex`: key link-local VIPs by interface index instead
-    /// of name (vrrpd always uses the index; accepted for keepalived).
+    /// `nftables_ifindex`: key every link-local IPv6 VIP in the drop sets
+    /// by interface index. Without it, as in keepalived, the VIPs of an
+    /// instance with `dont_track_primary` that are on its own interface
+    /// (or `no_track`) are keyed by interface name, so the interface may
+    /// be deleted and made again under a new index; all others are keyed
+    /// by index either way.
     #[serde(skip_serializing_if = "is_false")]
     pub nftables_ifindex: bool,
     #[serde(with = "duration")]

@@ -14,12 +14,14 @@
 //!     set vips4    { type ipv4_addr; }
 //!     set vips6    { type ipv6_addr; }
 //!     set vips6_ll { type ipv6_addr . iface_index; }
+//!     set vips6_ll_name { type ipv6_addr . ifname; }  # only if some VIP needs it
 //!     chain in  { type filter hook input  priority -1; policy accept;
 //!         meta l4proto vrrp accept
 //!         icmpv6 type 135-136 accept           # neighbour solicitation / advertisement
 //!         ip daddr @vips4 drop
 //!         ip6 daddr @vips6 drop
 //!         ip6 daddr . iif @vips6_ll drop
+//!         ip6 daddr . iifname @vips6_ll_name drop  # with its set
 //!     }
 //!     chain out { type filter hook output priority -1; policy accept;
 //!         (the same with saddr and oif)
@@ -39,8 +41,14 @@
 //!   that happens to be another instance's VIP must still be heard.
 //! - A link-local VIP (VRRPv3 over IPv6) is only dropped on the interface
 //!   it lives on: the same fe80:: address may be a different host on
-//!   another link. vrrpd keys it by interface index, which keepalived does
-//!   with `nftables_ifindex`.
+//!   another link. As in keepalived (`vrrp_nftables.c`, keepalived.conf(5)
+//!   on `nftables_ifindex`), it is keyed by interface index, except for an
+//!   instance with `dont_track_primary`: its interface may be deleted and
+//!   made again while it stays master, with a new index, so its
+//!   link-local VIPs on that interface (and its `no_track` ones) are keyed
+//!   by interface name, in the set `vips6_ll_name`. `nftables_ifindex`
+//!   keys them all by index. The name set and its rules exist only when
+//!   some VIP is keyed by name.
 //! - The output chain drops packets from the VIPs: a master in no_accept
 //!   mode does not speak from them either (keepalived does the same).
 //!
@@ -52,6 +60,9 @@
 //! rebuilds or deletes it as the new configuration needs; a clean exit
 //! deletes it. If nf_tables cannot be used, one error says so and names
 //! the instances whose VIPs will accept packets, and vrrpd carries on.
+//! A reload that changes the table's settings (name, priority, counters,
+//! which VIPs are keyed by interface name) replaces the table with the new
+//! one, elements included, in one transaction.
 //!
 //! # Layout
 //!
@@ -65,26 +76,63 @@ pub mod socket;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use tracing::{debug, error, info, warn};
 
-pub use msg::Elem;
 use msg::{CmpOp, Expr, Hook, KeyType, MetaKey, NfProto, PayloadBase, Request, Verdict};
+pub use msg::{Elem, IfName};
 use socket::NfSocket;
 
 /// The table and how its chains are made (`global_defs`: `nftables`,
-/// `nftables_priority`, `nftables_counters`).
+/// `nftables_priority`, `nftables_counters`, `nftables_ifindex`), and which
+/// link-local VIPs are keyed by interface name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSpec {
     pub name: String,
     pub priority: i32,
     pub counters: bool,
+    /// `nftables_ifindex`: every link-local VIP keyed by interface index.
+    pub ifindex: bool,
+    /// Instance -> its link-local VIPs keyed by interface name (empty with
+    /// `nftables_ifindex`); see [`TableSpec::from_config`].
+    pub by_name: BTreeMap<String, BTreeSet<Ipv6Addr>>,
 }
 
 impl TableSpec {
-    pub fn from_config(g: &conf::model::GlobalDefs) -> TableSpec {
+    /// keepalived (`nft_update_ipv6_address`) keys a link-local VIP by
+    /// interface name when `nftables_ifindex` is not set, the instance has
+    /// `dont_track_primary`, and the VIP is on the instance's own interface
+    /// (its VMAC with `use_vmac`) or is `no_track`: those are the VIPs
+    /// whose interface may vanish and come back, with another index,
+    /// while the instance stays master. Every other one is keyed by index.
+    pub fn from_config(c: &conf::model::Config) -> TableSpec {
+        let g = &c.global_defs;
+        let by_name = if g.nftables_ifindex {
+            BTreeMap::new()
+        } else {
+            c.vrrp_instances
+                .iter()
+                .filter(|i| i.dont_track_primary)
+                .filter_map(|i| {
+                    let own = |a: &conf::model::IpAddress| {
+                        a.dev.is_none() || (i.use_vmac.is_none() && a.dev == i.interface)
+                    };
+                    let ll: BTreeSet<Ipv6Addr> = i
+                        .virtual_ipaddress
+                        .iter()
+                        .chain(&i.virtual_ipaddress_excluded)
+                        .filter(|a| a.no_track || own(a))
+                        .filter_map(|a| match a.address.ip() {
+                            IpAddr::V6(v) if is_link_local(v) => Some(v),
+                            _ => None,
+                        })
+                        .collect();
+                    (!ll.is_empty()).then(|| (i.name.clone(), ll))
+                })
+                .collect()
+        };
         TableSpec {
             name: g
                 .nftables
@@ -92,7 +140,19 @@ impl TableSpec {
                 .unwrap_or_else(|| conf::model::DEFAULT_NFTABLES_TABLE.to_owned()),
             priority: g.nftables_priority,
             counters: g.nftables_counters,
+            ifindex: g.nftables_ifindex,
+            by_name,
         }
+    }
+
+    /// Whether some link-local VIP is keyed by name: the table then has the
+    /// set `vips6_ll_name` and its rules.
+    pub fn has_name_set(&self) -> bool {
+        !self.by_name.is_empty()
+    }
+
+    fn keyed_by_name(&self, instance: &str, addr: &Ipv6Addr) -> bool {
+        self.by_name.get(instance).is_some_and(|s| s.contains(addr))
     }
 }
 
@@ -127,10 +187,11 @@ impl FirewallError {
 
 /// The sets, their ids in the batch that creates them, and the family of
 /// address each holds.
-const SETS: [(&str, u32, KeyType); 3] = [
+const SETS: [(&str, u32, KeyType); 4] = [
     ("vips4", 1, KeyType::Ipv4Addr),
     ("vips6", 2, KeyType::Ipv6Addr),
     ("vips6_ll", 3, KeyType::Ipv6AddrIfindex),
+    ("vips6_ll_name", 4, KeyType::Ipv6AddrIfname),
 ];
 
 fn set_of(k: KeyType) -> (&'static str, u32) {
@@ -147,6 +208,7 @@ pub enum AddrFamily {
     V4,
     V6,
     V6LinkLocal,
+    V6LinkLocalName,
 }
 
 /// `ip daddr @vips4 drop` and its kin: the destination (input) or source
@@ -174,6 +236,12 @@ pub fn drop_rule(fam: AddrFamily, hook: Hook, counter: bool) -> Vec<Expr> {
             16,
             KeyType::Ipv6AddrIfindex,
         ),
+        AddrFamily::V6LinkLocalName => (
+            NfProto::Ipv6,
+            if input { 24 } else { 8 },
+            16,
+            KeyType::Ipv6AddrIfname,
+        ),
     };
     let (set, set_id) = set_of(key);
     // An inet chain sees both families: match the family first.
@@ -184,11 +252,18 @@ pub fn drop_rule(fam: AddrFamily, hook: Hook, counter: bool) -> Vec<Expr> {
         len,
         dreg: msg::REG_1,
     });
-    if fam == AddrFamily::V6LinkLocal {
-        // The address fills register 1; the interface index follows in
-        // register 2, making the 20-byte concatenated key.
+    // The address fills register 1; the interface index (or name)
+    // follows in register 2, making the 20-byte (32-byte) concatenated key.
+    let iface = match (fam, input) {
+        (AddrFamily::V6LinkLocal, true) => Some(MetaKey::Iif),
+        (AddrFamily::V6LinkLocal, false) => Some(MetaKey::Oif),
+        (AddrFamily::V6LinkLocalName, true) => Some(MetaKey::IifName),
+        (AddrFamily::V6LinkLocalName, false) => Some(MetaKey::OifName),
+        _ => None,
+    };
+    if let Some(key) = iface {
         m.push(Expr::Meta {
-            key: if input { MetaKey::Iif } else { MetaKey::Oif },
+            key,
             dreg: msg::REG_2,
         });
     }
@@ -268,17 +343,24 @@ pub fn ruleset(t: &TableSpec) -> Vec<Request> {
         Request::new_base_chain(n, "in", Hook::Input, t.priority),
         Request::new_base_chain(n, "out", Hook::Output, t.priority),
     ];
+    let names = t.has_name_set();
     for (name, id, key) in SETS {
-        r.push(Request::new_set(n, name, key, id));
+        if key != KeyType::Ipv6AddrIfname || names {
+            r.push(Request::new_set(n, name, key, id));
+        }
+    }
+    let mut families = vec![AddrFamily::V4, AddrFamily::V6, AddrFamily::V6LinkLocal];
+    if names {
+        families.push(AddrFamily::V6LinkLocalName);
     }
     for (chain, hook) in [("in", Hook::Input), ("out", Hook::Output)] {
         r.push(Request::new_rule(n, chain, &vrrp_rule(t.counters)));
         r.push(Request::new_rule(n, chain, &nd_rule(t.counters)));
-        for fam in [AddrFamily::V4, AddrFamily::V6, AddrFamily::V6LinkLocal] {
+        for fam in &families {
             r.push(Request::new_rule(
                 n,
                 chain,
-                &drop_rule(fam, hook, t.counters),
+                &drop_rule(*fam, hook, t.counters),
             ));
         }
     }
@@ -304,12 +386,18 @@ fn elem_requests(table: &str, elems: &BTreeSet<Elem>, add: bool) -> Vec<Request>
         .collect()
 }
 
-/// The element that drops traffic for `addr` on interface `ifindex`.
+/// fe80::/10 (RFC 4291 §2.5.6).
+fn is_link_local(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// The element that drops traffic for `addr` on interface `ifindex` (a
+/// link-local one keyed by index; [`Firewall::hold`] keys it by name where
+/// the configuration says so).
 pub fn elem_of(addr: IpAddr, ifindex: u32) -> Elem {
     match addr {
         IpAddr::V4(a) => Elem::V4(a),
-        // fe80::/10 (RFC 4291 §2.5.6).
-        IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => Elem::V6LinkLocal(a, ifindex),
+        IpAddr::V6(a) if is_link_local(a) => Elem::V6LinkLocal(a, ifindex),
         IpAddr::V6(a) => Elem::V6(a),
     }
 }
@@ -317,7 +405,39 @@ pub fn elem_of(addr: IpAddr, ifindex: u32) -> Elem {
 fn addr_of(e: &Elem) -> IpAddr {
     match e {
         Elem::V4(a) => IpAddr::V4(*a),
-        Elem::V6(a) | Elem::V6LinkLocal(a, _) => IpAddr::V6(*a),
+        Elem::V6(a) | Elem::V6LinkLocal(a, _) | Elem::V6LinkLocalName(a, _) => IpAddr::V6(*a),
+    }
+}
+
+/// `e` keyed as `spec` wants it for `instance`: a link-local element by
+/// interface name or by index, converting with the interface as it is now
+/// (the VIP is on it). If the interface cannot be found, `e` stays as it
+/// is: it then matches nothing, which is what a VIP on a vanished
+/// interface needs.
+fn rekey(spec: &TableSpec, instance: &str, e: Elem) -> Elem {
+    match e {
+        Elem::V6LinkLocal(a, ix) if spec.keyed_by_name(instance, &a) => {
+            match nix::net::if_::if_indextoname(ix) {
+                Ok(n) => match n.to_str().ok().and_then(IfName::new) {
+                    Some(name) => Elem::V6LinkLocalName(a, name),
+                    None => e,
+                },
+                Err(err) => {
+                    warn!(instance, vip = %a, ifindex = ix, "no name for the VIP's interface ({err}): keyed by index");
+                    e
+                }
+            }
+        }
+        Elem::V6LinkLocalName(a, name) if !spec.keyed_by_name(instance, &a) => {
+            match nix::net::if_::if_nametoindex(name.as_str()) {
+                Ok(ix) => Elem::V6LinkLocal(a, ix),
+                Err(err) => {
+                    warn!(instance, vip = %a, ifname = name.as_str(), "no index for the VIP's interface ({err}): keyed by name");
+                    e
+                }
+            }
+        }
+        _ => e,
     }
 }
 
@@ -389,6 +509,8 @@ impl Firewall {
             "table": format!("inet {}", self.spec.name),
             "priority": self.spec.priority,
             "counters": self.spec.counters,
+            "nftables_ifindex": self.spec.ifindex,
+            "link_local_by_name": self.spec.by_name,
             "state": match &self.state {
                 TableState::Absent => "absent (no instance in no_accept mode)".to_owned(),
                 TableState::Installed => "installed".to_owned(),
@@ -407,6 +529,7 @@ impl Firewall {
         let mine = self.held.entry(instance.to_owned()).or_default();
         let mut fresh = BTreeSet::new();
         for e in elems {
+            let e = rekey(&self.spec, instance, e);
             if mine.insert(e) {
                 let n = self.refs.entry(e).or_insert(0);
                 *n += 1;
@@ -515,16 +638,26 @@ impl Firewall {
         }
         self.modes = modes;
         if spec != self.spec {
-            if self.state == TableState::Installed {
-                if self.needed() {
-                    info!(old = %self.table(), "nftables settings changed: rebuilding the table");
-                } else {
-                    info!(table = %self.table(), "no instance in no_accept mode any more");
-                }
-                self.delete_table();
+            if self.state == TableState::Installed && !self.needed() {
+                info!(table = %self.table(), "no instance in no_accept mode any more");
+                self.delete_table(&self.spec.name.clone());
+                self.state = TableState::Absent;
             }
-            self.spec = spec;
-            self.state = TableState::Absent;
+            let old = std::mem::replace(&mut self.spec, spec);
+            // `nftables_ifindex` or the VIPs keyed by name may have
+            // changed: the elements held follow before the new table is
+            // made with them.
+            self.rekey_held();
+            if self.state == TableState::Installed {
+                info!(
+                    old = format!("inet {}", old.name),
+                    table = %self.table(),
+                    "nftables settings changed: replacing the table"
+                );
+                self.install(Some(&old.name));
+            } else {
+                self.state = TableState::Absent;
+            }
         }
         if matches!(self.state, TableState::Unavailable(_)) {
             // Try again: the reload may be the operator's answer to the
@@ -538,7 +671,7 @@ impl Firewall {
     /// A clean exit: the table goes (with everything in it).
     pub fn shutdown(&mut self) {
         if self.state == TableState::Installed {
-            self.delete_table();
+            self.delete_table(&self.spec.name.clone());
         }
         self.state = TableState::Absent;
         self.held.clear();
@@ -567,20 +700,41 @@ impl Firewall {
     /// needed.
     fn sync_table(&mut self) {
         match (&self.state, self.needed()) {
-            (TableState::Absent, true) => self.install(),
+            (TableState::Absent, true) => self.install(None),
             (TableState::Installed, false) => {
                 info!(table = %self.table(), "no instance in no_accept mode any more");
-                self.delete_table();
+                self.delete_table(&self.spec.name.clone());
                 self.state = TableState::Absent;
             }
             _ => {}
         }
     }
 
+    /// Every element held keyed as the current spec wants it, and the
+    /// reference counts to match.
+    fn rekey_held(&mut self) {
+        let mut refs = BTreeMap::new();
+        for (instance, mine) in self.held.iter_mut() {
+            *mine = mine
+                .iter()
+                .map(|e| rekey(&self.spec, instance, *e))
+                .collect();
+            for e in mine.iter() {
+                *refs.entry(*e).or_insert(0) += 1;
+            }
+        }
+        self.refs = refs;
+    }
+
     /// The table, its chains and rules, and every element held, in one
-    /// transaction.
-    fn install(&mut self) {
-        let mut reqs = ruleset(&self.spec);
+    /// transaction; with `replacing`, the table of that name is deleted in
+    /// the same transaction, so there is no moment without a table.
+    fn install(&mut self, replacing: Option<&str>) {
+        let mut reqs: Vec<Request> = replacing
+            .map(|old| Request::del_table(NfProto::Inet, old))
+            .into_iter()
+            .collect();
+        reqs.extend(ruleset(&self.spec));
         let all: BTreeSet<Elem> = self.refs.keys().copied().collect();
         reqs.extend(elem_requests(&self.spec.name, &all, true));
         match self.apply(&reqs) {
@@ -593,6 +747,16 @@ impl Firewall {
                     elements = all.len(),
                     "nftables table created: masters in no_accept mode drop packets for their VIPs"
                 );
+            }
+            // The old table is gone (ENOENT: flushed by someone) or the
+            // new one was refused: the transaction did nothing, so the
+            // steps are taken apart, the old table deleted on its own.
+            Err(e) if replacing.is_some() => {
+                debug!(table = %self.table(), "replacing the nftables table: {e}");
+                if let Some(old) = replacing {
+                    self.delete_table(old);
+                }
+                self.install(None);
             }
             Err(e) => {
                 let mut names: Vec<&str> = self
@@ -613,14 +777,15 @@ impl Firewall {
         }
     }
 
-    fn delete_table(&mut self) {
-        let req = Request::del_table(NfProto::Inet, &self.spec.name);
+    fn delete_table(&mut self, name: &str) {
+        let req = Request::del_table(NfProto::Inet, name);
+        let table = format!("inet {name}");
         match self.apply(std::slice::from_ref(&req)) {
-            Ok(()) => info!(table = %self.table(), "nftables table removed"),
+            Ok(()) => info!(table, "nftables table removed"),
             Err(e) if e.errno() == Some(libc::ENOENT) => {
-                debug!(table = %self.table(), "nftables table already gone")
+                debug!(table, "nftables table already gone")
             }
-            Err(e) => error!(table = %self.table(), "removing the nftables table: {e}"),
+            Err(e) => error!(table, "removing the nftables table: {e}"),
         }
     }
 
@@ -728,6 +893,102 @@ mod tests {
         assert!(d.iter().all(Request::is_delete));
     }
 
+    fn spec_of(text: &str) -> TableSpec {
+        let opts = conf::keepalived::lexer::ParseOptions::default();
+        let loaded = conf::load_keepalived_str("t.conf", text, &opts);
+        assert!(!loaded.diagnostics.has_errors(), "{}", loaded.diagnostics);
+        TableSpec::from_config(&loaded.config)
+    }
+
+    fn ll(s: &str) -> Ipv6Addr {
+        s.parse().unwrap_or(Ipv6Addr::UNSPECIFIED)
+    }
+
+    /// keepalived's rule: by name only for an instance with
+    /// `dont_track_primary`, and only its VIPs on its own interface or
+    /// `no_track`; `nftables_ifindex` keys everything by index.
+    #[test]
+    fn link_local_vips_are_keyed_by_name_as_keepalived_does() {
+        let inst = |name: &str, vrid: u8, extra: &str| {
+            format!(
+                "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n no_accept\n{extra}\n                  virtual_ipaddress {{\n  fe80::{vrid}:1/64\n  fe80::{vrid}:2/64 dev eth1\n                   fe80::{vrid}:3/64 dev eth1 no_track\n  fe80::{vrid}:4/64 dev eth0\n  2001:db8::{vrid}/64\n }}\n}}\n"
+            )
+        };
+        let text = format!(
+            "{}{}",
+            inst("A", 1, " dont_track_primary"),
+            inst("B", 2, "")
+        );
+        let spec = spec_of(&text);
+        assert!(!spec.ifindex);
+        let a: Vec<Ipv6Addr> = spec.by_name["A"].iter().copied().collect();
+        assert_eq!(a, vec![ll("fe80::1:1"), ll("fe80::1:3"), ll("fe80::1:4")]);
+        assert!(!spec.by_name.contains_key("B"), "{spec:?}");
+        assert!(spec.has_name_set());
+        assert!(spec.keyed_by_name("A", &ll("fe80::1:1")));
+        assert!(!spec.keyed_by_name("A", &ll("fe80::1:2")));
+        assert!(!spec.keyed_by_name("B", &ll("fe80::2:1")));
+        // The name set and its two rules are in the table only then.
+        let names = |s: &TableSpec| {
+            ruleset(s)
+                .iter()
+                .filter(|r| {
+                    r.what.contains("vips6_ll_name")
+                        || r.what.ends_with(" in")
+                        || r.what.ends_with(" out")
+                })
+                .count()
+        };
+        let with = names(&spec);
+
+        let with_ifindex = spec_of(&format!("global_defs {{\n nftables_ifindex\n}}\n{text}"));
+        assert!(with_ifindex.ifindex);
+        assert!(with_ifindex.by_name.is_empty());
+        assert!(!with_ifindex.has_name_set());
+        assert_eq!(with, names(&with_ifindex) + 1 + 2);
+        assert_ne!(
+            spec, with_ifindex,
+            "a reload toggling it replaces the table"
+        );
+
+        // VMAC: the VIPs without `dev` go on the VMAC, the instance's
+        // interface; `dev eth0` is then another interface.
+        let vmac = spec_of(&inst("V", 3, " dont_track_primary\n use_vmac"));
+        let v: Vec<Ipv6Addr> = vmac.by_name["V"].iter().copied().collect();
+        assert_eq!(v, vec![ll("fe80::3:1"), ll("fe80::3:3")]);
+    }
+
+    /// Held elements follow the keying: by name for the instance the spec
+    /// names, back to the index when it no longer does. Interface 1 is the
+    /// loopback in every namespace.
+    #[test]
+    fn held_link_local_elements_are_rekeyed_with_the_spec() {
+        let mut fw = offline(&[("A", true), ("B", true)]);
+        let a = ll("fe80::10");
+        fw.spec.by_name = [("A".to_owned(), [a].into_iter().collect())]
+            .into_iter()
+            .collect();
+        let lo = IfName::new("lo").map(|n| Elem::V6LinkLocalName(a, n));
+        fw.hold("A", [elem_of(IpAddr::V6(a), 1)]);
+        fw.hold("B", [elem_of(IpAddr::V6(a), 1)]);
+        assert_eq!(fw.held["A"].iter().next().copied(), lo);
+        assert_eq!(fw.held_by("A"), vec!["fe80::10 . ifname lo".to_owned()]);
+        assert_eq!(fw.held_by("B"), vec!["fe80::10 . ifindex 1".to_owned()]);
+        assert_eq!(fw.refs.len(), 2);
+
+        // nftables_ifindex (or the VIP no longer eligible): by index, and
+        // the two holders now share one element.
+        fw.spec.by_name.clear();
+        fw.rekey_held();
+        assert_eq!(fw.held_by("A"), vec!["fe80::10 . ifindex 1".to_owned()]);
+        assert_eq!(fw.refs.get(&Elem::V6LinkLocal(a, 1)), Some(&2));
+        assert_eq!(fw.refs.len(), 1);
+        // Released by address, whatever the key.
+        fw.release("A", [IpAddr::V6(a)]);
+        fw.release_all("B");
+        assert!(fw.refs.is_empty());
+    }
+
     /// A firewall whose table is "installed" without a kernel: the
     /// bookkeeping alone (the kernel side is the netns test's).
     fn offline(modes: &[(&str, bool)]) -> Firewall {
@@ -736,6 +997,8 @@ mod tests {
                 name: "t".into(),
                 priority: -1,
                 counters: false,
+                ifindex: false,
+                by_name: BTreeMap::new(),
             },
             sock: None,
             state: TableState::Absent,
