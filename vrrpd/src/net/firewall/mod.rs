@@ -55,7 +55,9 @@
 //! # Lifecycle
 //!
 //! At start the table of the same name left by an earlier run (a crash or
-//! SIGKILL; keepalived's `ip` / `ip6` tables of that name too) is deleted;
+//! SIGKILL; keepalived's `ip` / `ip6` tables of that name too) is deleted,
+//! unless nf_tables is a module that is not loaded (no table can exist
+//! then, and asking would load it: see [`NfTablesProbe`]);
 //! the table is created when some instance needs it; a reload creates,
 //! rebuilds or deletes it as the new configuration needs; a clean exit
 //! deletes it. If nf_tables cannot be used, one error says so and names
@@ -441,6 +443,67 @@ fn rekey(spec: &TableSpec, instance: &str, e: Elem) -> Elem {
     }
 }
 
+/// What the host says about nf_tables, read from files before any
+/// netfilter socket is opened: opening a `NETLINK_NETFILTER` socket and
+/// sending it an nf_tables batch make the kernel load `nfnetlink` and
+/// `nf_tables` if they are modules, which a host that never uses nf_tables
+/// should not get from a daemon that merely looks for stale tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NfTablesProbe {
+    /// `/sys/module/nf_tables` exists. Every loaded module has its
+    /// directory there; built-in code only if it has parameters, which
+    /// nf_tables has not (on this project's build host, nf_tables is
+    /// built in and the directory is absent).
+    pub sys_module: bool,
+    /// `/proc/modules`: the loaded modules; absent on a kernel built
+    /// without module support.
+    pub proc_modules: Option<String>,
+    /// `/lib/modules/RELEASE/modules.builtin`: the modules built into the
+    /// running kernel, one path a line.
+    pub modules_builtin: Option<String>,
+}
+
+impl NfTablesProbe {
+    pub fn read() -> NfTablesProbe {
+        let builtin = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .and_then(|r| {
+                std::fs::read_to_string(format!("/lib/modules/{}/modules.builtin", r.trim())).ok()
+            });
+        NfTablesProbe {
+            sys_module: std::path::Path::new("/sys/module/nf_tables").exists(),
+            proc_modules: std::fs::read_to_string("/proc/modules").ok(),
+            modules_builtin: builtin,
+        }
+    }
+
+    /// Whether an nf_tables table may exist: false only when nf_tables is
+    /// known to be a module that is not loaded (its tables went with it).
+    /// When it cannot be told whether nf_tables is built in, the answer
+    /// is yes: a stale table left in place would keep dropping packets
+    /// for VIPs, worse than loading a module.
+    pub fn may_have_tables(&self) -> bool {
+        if self.sys_module {
+            return true;
+        }
+        // No module support: nf_tables is built in or absent, and the
+        // socket cannot load anything.
+        let Some(loaded) = &self.proc_modules else {
+            return true;
+        };
+        if loaded
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some("nf_tables"))
+        {
+            return true;
+        }
+        match &self.modules_builtin {
+            Some(b) => b.lines().any(|l| l.trim_end().ends_with("/nf_tables.ko")),
+            None => true,
+        }
+    }
+}
+
 /// Where the table is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum TableState {
@@ -481,7 +544,13 @@ impl Firewall {
             held: HashMap::new(),
             refs: BTreeMap::new(),
         };
-        fw.remove_stale();
+        if NfTablesProbe::read().may_have_tables() {
+            fw.remove_stale();
+        } else {
+            debug!(
+                "nf_tables is not loaded: no stale table to remove (the module is left unloaded)"
+            );
+        }
         fw.sync_table();
         fw
     }
@@ -956,6 +1025,34 @@ mod tests {
         let vmac = spec_of(&inst("V", 3, " dont_track_primary\n use_vmac"));
         let v: Vec<Ipv6Addr> = vmac.by_name["V"].iter().copied().collect();
         assert_eq!(v, vec![ll("fe80::3:1"), ll("fe80::3:3")]);
+    }
+
+    #[test]
+    fn stale_tables_are_looked_for_unless_nf_tables_is_an_unloaded_module() {
+        let probe = |sys: bool, loaded: Option<&str>, builtin: Option<&str>| NfTablesProbe {
+            sys_module: sys,
+            proc_modules: loaded.map(str::to_owned),
+            modules_builtin: builtin.map(str::to_owned),
+        };
+        let other = "kernel/net/ipv6/ipv6.ko\nkernel/drivers/net/veth.ko\n";
+        let with = "kernel/net/netfilter/nfnetlink.ko\nkernel/net/netfilter/nf_tables.ko\n";
+        let loaded =
+            "nf_tables 348160 0 - Live 0x0000000000000000\nnfnetlink 20480 1 nf_tables, Live 0x0\n";
+        let unloaded = "veth 40960 0 - Live 0x0\nnf_tables_set 1 0 - Live 0x0\n";
+        // A loaded module: /sys/module/nf_tables, /proc/modules too.
+        assert!(probe(true, Some(loaded), Some(other)).may_have_tables());
+        assert!(probe(false, Some(loaded), Some(other)).may_have_tables());
+        // This project's build host: built in, no /sys/module entry, no
+        // module support at all (/proc/modules absent).
+        assert!(probe(false, None, None).may_have_tables());
+        // Built in on a modular kernel.
+        assert!(probe(false, Some(unloaded), Some(with)).may_have_tables());
+        // A module, not loaded (a name that only starts the same does not
+        // count): no table can exist, the socket is not opened.
+        assert!(!probe(false, Some(unloaded), Some(other)).may_have_tables());
+        assert!(!probe(false, Some(""), Some("")).may_have_tables());
+        // Cannot tell whether it is built in: look, as before.
+        assert!(probe(false, Some(unloaded), None).may_have_tables());
     }
 
     /// Held elements follow the keying: by name for the instance the spec
