@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for pair in keepalived:keepalived tcpdump:tcpdump ip:iproute2 systemd-analyze:systemd haproxy:haproxy nft:nftables ; do
+for pair in keepalived:keepalived tcpdump:tcpdump ip:iproute2 systemd-analyze:systemd haproxy:haproxy nft:nftables ethtool:ethtool ; do
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

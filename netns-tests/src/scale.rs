@@ -57,6 +57,10 @@ pub struct ScaleParams {
     /// priority 10) and keepalived's `vrrp_rt_priority`. `None`: normal
     /// scheduling.
     pub rt_priority: Option<u8>,
+    /// Receive work in per-veth NAPI threads, not in the sender's system
+    /// call (see [`crate::topology::TopologyOptions::threaded_napi`]): the
+    /// daemons' CPU is then their own, as between real machines.
+    pub threaded_napi: bool,
 }
 
 impl ScaleParams {
@@ -78,6 +82,7 @@ impl ScaleParams {
             rss_every: Duration::from_secs(1),
             topology: TopologyOptions::default(),
             rt_priority: None,
+            threaded_napi: true,
         }
     }
 
@@ -309,6 +314,10 @@ pub struct ScaleResult {
     /// these threads and out of the daemon's figure, so both are shown.
     /// Machine-wide: other network activity on the host counts too.
     pub ksoftirqd_cpu_pct: f64,
+    /// CPU of the veths' NAPI threads (`napi/*`) over the window, % of one
+    /// core: the receive side (switch, peer, capture) when
+    /// [`ScaleParams::threaded_napi`] is on.
+    pub napi_cpu_pct: f64,
     /// VIPs n1 and n2 hold after the window (all and none when stable).
     pub vips_master_after: usize,
     pub vips_backup_after: usize,
@@ -380,8 +389,9 @@ fn set_rt_priority(topo: &Topology, node: Node, priority: Option<u8>) -> Result<
     Ok(())
 }
 
-/// The kernel's per-core softirq threads.
-fn ksoftirqd_pids() -> Vec<i32> {
+/// Kernel threads whose name starts with `prefix` (`ksoftirqd/`: the
+/// per-core softirq threads; `napi/`: threaded NAPI polls).
+fn kthreads(prefix: &str) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -389,9 +399,32 @@ fn ksoftirqd_pids() -> Vec<i32> {
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.starts_with("ksoftirqd/"))
+                .is_ok_and(|c| c.starts_with(prefix))
         })
         .collect()
+}
+
+/// Run the NAPI threads under SCHED_FIFO above the daemons, as interrupt
+/// work preempts a real-time daemon on real hardware: the capture's
+/// timestamps are taken in them and must not wait for a daemon's slice.
+fn set_napi_priority(daemons: Option<u8>) -> Result<()> {
+    let Some(prio) = daemons else {
+        return Ok(());
+    };
+    let prio = prio.saturating_add(10).min(99).to_string();
+    for pid in kthreads("napi/") {
+        let out = std::process::Command::new("chrt")
+            .args(["-f", "-p", &prio, &pid.to_string()])
+            .output()
+            .map_err(|e| Error::io("run chrt", e))?;
+        if !out.status.success() {
+            return Err(Error::Invalid(format!(
+                "chrt -f -p {prio} {pid}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// utime + stime of `pids`, skipping any that went away.
@@ -410,6 +443,7 @@ pub fn run_scale(p: &ScaleParams) -> Result<ScaleResult> {
     let topo = Topology::with_options(TopologyOptions {
         nodes: 2,
         links_per_node: p.links,
+        threaded_napi: p.threaded_napi,
         ..p.topology.clone()
     })?;
     let r = run_on(&topo, p, load_start);
@@ -455,6 +489,7 @@ fn run_on(topo: &Topology, p: &ScaleParams, load_start: LoadAvg) -> Result<Scale
     set_rt_priority(topo, Node(1), p.rt_priority)?;
     topo.start(Node(2), p.daemon, &conf2)?;
     set_rt_priority(topo, Node(2), p.rt_priority)?;
+    set_napi_priority(p.rt_priority)?;
     std::thread::sleep(p.settle);
     topo.check_daemon_alive(Node(1))?;
     topo.check_daemon_alive(Node(2))?;
@@ -468,8 +503,10 @@ fn run_on(topo: &Topology, p: &ScaleParams, load_start: LoadAvg) -> Result<Scale
     let window_ms = p.window.as_millis() as u64;
     let cap = topo.start_advert_times(Node(1), window_ms)?;
     let (m, b) = (topo.daemon_pids(Node(1)), topo.daemon_pids(Node(2)));
-    let softirq_threads = ksoftirqd_pids();
+    let softirq_threads = kthreads("ksoftirqd/");
     let softirq_before = ticks_of(&softirq_threads);
+    let napi_threads = kthreads("napi/");
+    let napi_before = ticks_of(&napi_threads);
     let window_start = Instant::now();
     let (master, backup) = std::thread::scope(|s| {
         let hm = s.spawn(|| measure_window(&m, p.window, p.rss_every));
@@ -481,6 +518,10 @@ fn run_on(topo: &Topology, p: &ScaleParams, load_start: LoadAvg) -> Result<Scale
         (join(hm), join(hb))
     });
     let ksoftirqd_cpu_pct = ticks_of(&softirq_threads).saturating_sub(softirq_before) as f64
+        / crate::resources::ticks_per_sec() as f64
+        / window_start.elapsed().as_secs_f64()
+        * 100.0;
+    let napi_cpu_pct = ticks_of(&napi_threads).saturating_sub(napi_before) as f64
         / crate::resources::ticks_per_sec() as f64
         / window_start.elapsed().as_secs_f64()
         * 100.0;
@@ -528,6 +569,7 @@ fn run_on(topo: &Topology, p: &ScaleParams, load_start: LoadAvg) -> Result<Scale
         backup: backup?,
         jitter,
         ksoftirqd_cpu_pct,
+        napi_cpu_pct,
         vips_master_after,
         vips_backup_after,
     })

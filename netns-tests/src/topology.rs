@@ -65,6 +65,14 @@ pub struct TopologyOptions {
     /// Interfaces per node (`eth0`..), each on its own bridge; 1 by default.
     /// See the module documentation for the address plan.
     pub links_per_node: usize,
+    /// Receive on every veth in a NAPI kernel thread of its own (GRO on,
+    /// `threaded` 1) instead of in the sender's system call. A veth runs
+    /// its peer's whole receive path (the switch's bridge and netfilter,
+    /// the other node's IP stack and sockets) as softirq work on return
+    /// from the sender's `sendmsg`, billed to the sender; between real
+    /// machines that work is done by the receivers. Benchmarks that
+    /// compare a daemon's own CPU turn this on (needs `ethtool`).
+    pub threaded_napi: bool,
 }
 
 impl Default for TopologyOptions {
@@ -76,6 +84,7 @@ impl Default for TopologyOptions {
             keep_logs: false,
             log_root: std::env::temp_dir().join("netns-tests"),
             links_per_node: 1,
+            threaded_napi: false,
         }
     }
 }
@@ -315,7 +324,7 @@ impl Topology {
             keep_logs: AtomicBool::new(opts.keep_logs),
         };
         // On error `t` is dropped here, which removes whatever was built.
-        t.build()?;
+        t.build(opts.threaded_napi)?;
         Ok(t)
     }
 
@@ -339,7 +348,7 @@ impl Topology {
         Ok(())
     }
 
-    fn build(&mut self) -> Result<()> {
+    fn build(&mut self, threaded_napi: bool) -> Result<()> {
         let sw = self.switch_ns.clone();
         self.add_ns(&sw)?;
         let bridges: Vec<String> = self
@@ -413,6 +422,10 @@ impl Topology {
                 }
                 self.ip(ns, ["addr", "add", v6, "dev", ifname, "nodad"])?;
                 self.ip(ns, ["link", "set", ifname, "up"])?;
+                if threaded_napi {
+                    self.threaded_napi(ns, ifname)?;
+                    self.threaded_napi(&sw, port)?;
+                }
             }
         }
         for node in &mut self.nodes {
@@ -426,6 +439,24 @@ impl Topology {
                 node.link_local = first.link_local;
             }
         }
+        Ok(())
+    }
+
+    /// See [`TopologyOptions::threaded_napi`]. A veth has NAPI only with
+    /// GRO (or XDP) on, and hands a frame to it only from a peer without
+    /// TSO (veth_skb_is_eligible_for_gro); `threaded` then moves the poll
+    /// into a `napi/<dev>-<id>` kernel thread.
+    fn threaded_napi(&self, ns: &str, ifname: &str) -> Result<()> {
+        self.exec(ns, ["ethtool", "-K", ifname, "gro", "on", "tso", "off"])?;
+        // `ip netns exec` mounts the namespace's own /sys.
+        self.exec(
+            ns,
+            [
+                "sh",
+                "-c",
+                &format!("echo 1 > /sys/class/net/{ifname}/threaded"),
+            ],
+        )?;
         Ok(())
     }
 

@@ -44,6 +44,11 @@ struct Cli {
     /// vrrp_rt_priority). Default: normal scheduling.
     #[arg(long)]
     rt_priority: Option<u8>,
+    /// Leave the receive side (switch, peer, capture) in the sender's
+    /// system call, billed to the sending daemon, as veth does by default.
+    /// Default: every veth polls in its own NAPI thread (column `napi`).
+    #[arg(long)]
+    no_threaded_napi: bool,
 }
 
 fn parse_interval(s: &str) -> Result<(f64, Version)> {
@@ -60,7 +65,7 @@ fn mib(kib: u64) -> f64 {
 fn row(r: &ScaleResult) -> String {
     let j = &r.jitter;
     format!(
-        "{:<10} {:>5}s v{} {:>5}  {:>6.2} {:>6.2} {:>6.2}  {:>7.1} {:>7.1}  {:>7.1} {:>7.1}  {:>7} {:>7} {:>7} {:>8}  {:>8.1}  {:>7}/{:<7} {:>6} {:>7}  {:>5.1}s  {}",
+        "{:<10} {:>5}s v{} {:>5}  {:>6.2} {:>6.2} {:>6.2} {:>6.2}  {:>7.1} {:>7.1}  {:>7.1} {:>7.1}  {:>7} {:>7} {:>7} {:>8}  {:>8.1}  {:>7}/{:<7} {:>6} {:>7}  {:>5.1}s  {}",
         r.daemon.name(),
         r.advert_int,
         r.version.number(),
@@ -68,6 +73,7 @@ fn row(r: &ScaleResult) -> String {
         r.master.cpu_pct,
         r.backup.cpu_pct,
         r.ksoftirqd_cpu_pct,
+        r.napi_cpu_pct,
         mib(r.master.rss_steady_kib),
         mib(r.master.rss_peak_kib),
         mib(r.backup.rss_steady_kib),
@@ -92,7 +98,7 @@ fn row(r: &ScaleResult) -> String {
 
 fn header() -> String {
     format!(
-        "{:<10} {:>6} {:>2} {:>5}  {:>6} {:>6} {:>6}  {:>7} {:>7}  {:>7} {:>7}  {:>7} {:>7} {:>7} {:>8}  {:>8}  {:>15} {:>6} {:>7}  {:>6}  {}",
+        "{:<10} {:>6} {:>2} {:>5}  {:>6} {:>6} {:>6} {:>6}  {:>7} {:>7}  {:>7} {:>7}  {:>7} {:>7} {:>7} {:>8}  {:>8}  {:>15} {:>6} {:>7}  {:>6}  {}",
         "daemon",
         "advert",
         "v",
@@ -100,6 +106,7 @@ fn header() -> String {
         "CPU%m",
         "CPU%b",
         "sirqd",
+        "napi",
         "RSSm",
         "peak",
         "RSSb",
@@ -179,6 +186,7 @@ fn main() -> Result<()> {
         p.settle = Duration::from_secs(cli.settle_s);
         p.topology = topology.clone();
         p.rt_priority = cli.rt_priority;
+        p.threaded_napi = !cli.no_threaded_napi;
         p
     };
     for &(adv, version) in &intervals {
@@ -189,13 +197,18 @@ fn main() -> Result<()> {
     let load = LoadAvg::read()?;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "scale benchmark: {} links x {} VRIDs = {} instances per node, window {} s; load average at start {load} on {cores} cores; scheduling: {}",
+        "scale benchmark: {} links x {} VRIDs = {} instances per node, window {} s; load average at start {load} on {cores} cores; scheduling: {}; receive side: {}",
         cli.links,
         cli.vrids,
         cli.links * cli.vrids,
         cli.window_s,
         cli.rt_priority
-            .map_or_else(|| "normal".to_string(), |p| format!("SCHED_RR {p} (both daemons)"))
+            .map_or_else(|| "normal".to_string(), |p| format!("SCHED_RR {p} (both daemons)")),
+        if cli.no_threaded_napi {
+            "in the sender's system call (billed to the sending daemon)"
+        } else {
+            "NAPI threads (column napi; SCHED_FIFO above the daemons when they are real-time)"
+        }
     );
 
     let mut results: Vec<ScaleResult> = Vec::new();
@@ -228,6 +241,7 @@ fn main() -> Result<()> {
     }
     println!(
         "(CPU%: utime+stime of all the daemon's processes over the window, % of one core, m = master n1, b = backup n2; sirqd: ksoftirqd threads machine-wide (softirq work not counted in the daemons' CPU); \
+napi: the veths' NAPI threads (the receive side: switch, peer node, capture; without threaded NAPI it runs in the sender's system call and counts as the sender's CPU); \
 RSS MiB summed over the processes: steady = mean of 1 s samples, peak = max(sampled, sum of VmHWM); \
 jitter: |interval - nominal| of consecutive adverts of each instance, µs, kernel timestamps where the master's frames enter the switch; \
 mean err: mean signed interval - nominal, µs; missed: adverts lost in gaps plus silent instances; foreign: adverts not from the master's instances; \
