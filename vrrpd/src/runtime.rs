@@ -36,6 +36,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 mod reconcile;
+mod wake;
 
 /// IANA multicast groups for VRRP (RFC 5798 §5.1.1.2, §5.1.2.2).
 pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
@@ -208,6 +209,8 @@ pub enum RuntimeError {
     NoSource { ifname: String, family: Family },
     #[error("netlink: {0}")]
     Netlink(#[source] crate::net::NetError),
+    #[error("timerfd: {0}")]
+    Timer(#[source] std::io::Error),
 }
 
 /// Reads the configuration again on SIGHUP. `None`: the new file is bad (the
@@ -253,6 +256,11 @@ pub struct Runtime {
     /// `no_accept`: the nf_tables sets that drop packets for the VIPs of
     /// masters not in accept mode.
     firewall: crate::net::firewall::Firewall,
+    /// Wakes the loop at the next deadline.
+    wake: wake::WakeTimer,
+    /// Origin of the grid masters' timers are served on (see
+    /// [`Runtime::next_deadline`]).
+    epoch: Instant,
 }
 
 impl Runtime {
@@ -293,6 +301,8 @@ impl Runtime {
             by_vrid: HashMap::new(),
             monitor: Default::default(),
             firewall,
+            wake: wake::WakeTimer::new().map_err(RuntimeError::Timer)?,
+            epoch: Instant::now(),
         };
         for (spec, trackers) in plan.specs.into_iter().zip(plan.trackers) {
             rt.add_instance(spec, trackers).await?;
@@ -903,12 +913,41 @@ impl Runtime {
             if stopping && self.slots.iter().all(|s| s.stopped) {
                 break;
             }
-            let deadline = self.next_deadline();
+            let next = self.next_deadline();
+            let deadline = next.map(|(d, _)| d);
             let vip_retry = self.monitor.retry_at;
+            let armed = match deadline.map(|d| self.wake.arm(d)) {
+                Some(Ok(())) => true,
+                // Cannot happen with a valid time; the coarse timer below
+                // still serves the deadline (up to a millisecond late).
+                Some(Err(e)) => {
+                    error!("arming the timerfd: {e}");
+                    false
+                }
+                None => false,
+            };
+            let wake = &mut self.wake;
             let sleep = async {
-                match deadline {
-                    Some(d) => precise_sleep_until(d).await,
+                match next {
+                    Some(_) if armed => {
+                        if let Err(e) = wake.fired().await {
+                            error!("waiting for the timerfd: {e}");
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                    Some((d, _)) => {
+                        tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await
+                    }
                     None => std::future::pending().await,
+                }
+                // A backup's timeout may race an advert that arrived in the
+                // same instant: give the receive tasks one turn (tokio's
+                // yield lets the reactor run first). The loop polls the
+                // packet channel before this timer, so such an advert is
+                // handled first and may cancel the timeout. A master's
+                // timers, most wake-ups, need no such turn.
+                if next.is_some_and(|(_, master)| !master) {
+                    tokio::task::yield_now().await;
                 }
             };
             tokio::select! {
@@ -1626,22 +1665,26 @@ impl Runtime {
         }
     }
 
-    /// When to wake for the earliest deadline of any running instance: a
-    /// master's timers (adverts, announcements) may be served up to
-    /// [`MASTER_SLACK`] early, so that a thousand masters whose adverts are
-    /// due within a fraction of a millisecond share one wake-up instead of
-    /// a sleep each. The cadence does not move (the fsm re-arms from the
-    /// due time). A backup's down timer is never early: backups' skew
-    /// times can be tens of µs apart.
-    fn next_deadline(&mut self) -> Option<Instant> {
+    /// When to wake for the earliest deadline of any running instance, and
+    /// whether it is a master's.
+    ///
+    /// A master's timers (adverts, announcements) are served on a grid
+    /// ([`master_grid`]: 1 % of its advert interval, 1 to 10 ms, from
+    /// [`Runtime::epoch`]), up to one grid step early, so that the masters
+    /// due within a step share one wake-up: at 1,000 masters and 1 s, about
+    /// 10 adverts per wake-up instead of one. The cadence does not move:
+    /// the fsm re-arms from the due time, so each master keeps the same
+    /// place in its step and its adverts stay exactly one interval apart.
+    /// A backup's down timer is never early: backups' skew times can be
+    /// tens of µs apart.
+    fn next_deadline(&mut self) -> Option<(Instant, bool)> {
         while let Some(&std::cmp::Reverse((d, i))) = self.timers.peek() {
             if let Some(s) = self.slots.get(i).filter(|s| s.queued == Some(d)) {
-                let slack = if s.fsm.state() == State::Master {
-                    MASTER_SLACK
-                } else {
-                    Duration::ZERO
-                };
-                return Some(d.checked_sub(slack).unwrap_or(d));
+                if s.fsm.state() == State::Master {
+                    let grid = master_grid(s.fsm.advert_interval());
+                    return Some((grid_floor(self.epoch, d, grid), true));
+                }
+                return Some((d, false));
             }
             self.timers.pop();
         }
@@ -1649,11 +1692,11 @@ impl Runtime {
     }
 
     /// The slot whose deadline is the earliest and has come (see
-    /// [`Runtime::next_deadline`] for a master's slack), taken off the heap.
+    /// [`Runtime::next_deadline`] for a master's grid), taken off the heap.
     /// Returns the slot and the time to hand its state machine: `now`, or
     /// the deadline itself when served early, so its timer does fire.
     fn pop_due(&mut self, now: Instant) -> Option<(usize, Instant)> {
-        let wake = self.next_deadline()?;
+        let (wake, _) = self.next_deadline()?;
         if wake > now {
             return None;
         }
@@ -2090,37 +2133,35 @@ fn log_refused(refused: &[(String, String)]) -> Vec<String> {
         .collect()
 }
 
-/// Sleep until `deadline` with sub-millisecond precision.
+/// The step of the grid a master with advert interval `interval` serves
+/// its timers on: the longest of 10, 5, 2 and 1 ms that is at most 1 % of
+/// the interval and divides it (intervals are whole centiseconds, RFC 5798
+/// §5.2.7), so that every advert of an instance falls at the same place in
+/// its step. Below 100 ms: no grid (served at the deadline).
 ///
-/// tokio's timer wheel fires on whole milliseconds, at or after the
-/// deadline. At advert 10 ms, two backups' Skew_Times differ by 0.4 ms per 10
-/// priority points (RFC 5798 §6.1): rounded to the same millisecond, both
-/// become master at once and the loser's gratuitous ARP can strand clients.
-/// How early a master's timers may be served (see `Runtime::next_deadline`).
-/// Measured at 1,000 instances: 1.5 ms did not lower CPU and doubled the
-/// jitter p99. (Dropping the kernel's 50 µs timer slack, PR_SET_TIMERSLACK,
-/// halved the jitter p50 without real-time scheduling but cost ~15 % CPU.)
-const MASTER_SLACK: Duration = Duration::from_micros(500);
+/// Measured at 1,000 instances (see `netns-tests` scale): the master's
+/// own CPU is mostly per wake-up (the timer interrupt, `epoll_wait`, the
+/// scheduler), not per advert. A slack instead of a grid (wake at the
+/// earliest deadline, serve what is due within 1.5 ms) did not lower CPU
+/// and doubled the jitter p99: the batches changed from round to round.
+fn master_grid(interval: Duration) -> Duration {
+    [10u64, 5, 2, 1]
+        .into_iter()
+        .map(Duration::from_millis)
+        .find(|g| *g * 100 <= interval && interval.as_nanos() % g.as_nanos() == 0)
+        .unwrap_or(Duration::ZERO)
+}
 
-/// So: let tokio wake us up to a millisecond early, then sleep the rest with
-/// the kernel's high-resolution timer. That blocks the loop for at most about
-/// a millisecond, once per deadline.
-async fn precise_sleep_until(deadline: Instant) {
-    let coarse = deadline
-        .checked_sub(Duration::from_millis(1))
-        .unwrap_or(deadline);
-    tokio::time::sleep_until(tokio::time::Instant::from_std(coarse)).await;
-    let now = Instant::now();
-    if deadline > now {
-        std::thread::sleep(deadline - now);
+/// The grid point at or before `at` (grid of step `step` from `epoch`).
+fn grid_floor(epoch: Instant, at: Instant, step: Duration) -> Instant {
+    match at.checked_duration_since(epoch) {
+        Some(since) if !step.is_zero() => {
+            let floor = since.as_nanos() - since.as_nanos() % step.as_nanos();
+            // Fits u64 for 584 years of uptime.
+            u64::try_from(floor).map_or(at, |n| epoch + Duration::from_nanos(n))
+        }
+        _ => at,
     }
-    // An advert may have arrived during that last fraction of a
-    // millisecond, when nothing could read it. Give the receive tasks one
-    // turn (tokio's yield lets the I/O driver run first): the main loop polls
-    // the packet channel before this timer, so such an advert is handled
-    // first and may cancel the timeout, as it would have with a
-    // millisecond less of sleep.
-    tokio::task::yield_now().await;
 }
 
 /// Whether a reload may update an instance in place: everything that
@@ -2210,6 +2251,44 @@ mod tests {
             kinds.extend(announces(&mut fsm));
         }
         assert_eq!(kinds, vec![AnnounceCause::Master]);
+    }
+
+    #[test]
+    fn master_grid_divides_the_interval_and_is_at_most_one_percent() {
+        let ms = Duration::from_millis;
+        assert_eq!(master_grid(ms(1000)), ms(10));
+        assert_eq!(master_grid(ms(100)), ms(1));
+        assert_eq!(master_grid(ms(500)), ms(5));
+        assert_eq!(master_grid(ms(300)), ms(2));
+        assert_eq!(master_grid(ms(90)), Duration::ZERO);
+        assert_eq!(master_grid(ms(10)), Duration::ZERO);
+        for cs in 1..=4095u64 {
+            let interval = ms(cs * 10);
+            let g = master_grid(interval);
+            if !g.is_zero() {
+                assert_eq!(interval.as_nanos() % g.as_nanos(), 0, "{cs} cs");
+                assert!(g * 100 <= interval, "{cs} cs");
+            }
+        }
+    }
+
+    #[test]
+    fn grid_floor_keeps_an_instance_at_the_same_place_in_its_step() {
+        let epoch = Instant::now();
+        let step = Duration::from_millis(10);
+        let first = epoch + Duration::from_micros(123_456);
+        let wake = grid_floor(epoch, first, step);
+        assert_eq!(wake, epoch + Duration::from_millis(120));
+        // Re-armed from the due time, every later deadline is served as
+        // early: the intervals between sends stay exact.
+        for k in 1..1000u32 {
+            let due = first + Duration::from_secs(1) * k;
+            assert_eq!(due - grid_floor(epoch, due, step), first - wake);
+        }
+        assert_eq!(grid_floor(epoch, first, Duration::ZERO), first);
+        // Before the epoch (cannot happen) or on a grid point: unchanged.
+        assert_eq!(grid_floor(first, epoch, step), epoch);
+        assert_eq!(grid_floor(epoch, wake, step), wake);
     }
 
     #[test]
