@@ -404,14 +404,18 @@ fn kthreads(prefix: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Run the NAPI threads under SCHED_FIFO above the daemons, as interrupt
-/// work preempts a real-time daemon on real hardware: the capture's
-/// timestamps are taken in them and must not wait for a daemon's slice.
+/// Run the NAPI threads under SCHED_FIFO at the daemons' priority. Not
+/// below: the capture's timestamps are taken in them, and must not wait
+/// for a daemon's round-robin slice. Not above: a thread woken by each
+/// frame a daemon sends would then preempt the daemon at every frame (a
+/// context switch per advert, billed to the daemon), which a NIC's
+/// interrupts, coalesced, do not do. At equal priority the woken thread
+/// waits for the sender's next sleep or moves to an idle core.
 fn set_napi_priority(daemons: Option<u8>) -> Result<()> {
     let Some(prio) = daemons else {
         return Ok(());
     };
-    let prio = prio.saturating_add(10).min(99).to_string();
+    let prio = prio.to_string();
     for pid in kthreads("napi/") {
         let out = std::process::Command::new("chrt")
             .args(["-f", "-p", &prio, &pid.to_string()])

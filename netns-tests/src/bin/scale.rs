@@ -207,7 +207,7 @@ fn main() -> Result<()> {
         if cli.no_threaded_napi {
             "in the sender's system call (billed to the sending daemon)"
         } else {
-            "NAPI threads (column napi; SCHED_FIFO above the daemons when they are real-time)"
+            "NAPI threads (column napi; SCHED_FIFO at the daemons' priority when they are real-time)"
         }
     );
 
