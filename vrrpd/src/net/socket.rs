@@ -195,6 +195,22 @@ impl VrrpSocket {
         }
     }
 
+    /// [`VrrpSocket::recv`] without waiting: `Ok(None)` when nothing is
+    /// queued (as far as the reactor has seen; wait with
+    /// [`VrrpSocket::readable`]).
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<Received>, NetError> {
+        let res = self.sock.try_io(Interest::READABLE, || match self.family {
+            Family::V4 => recv_v4(&self.sock, buf),
+            Family::V6 => recv_v6(&self.sock, buf),
+        });
+        match res {
+            Ok(Ok(rx)) => Ok(Some(rx_with_index(rx, self.ifindex))),
+            Ok(Err(e)) => Err(e),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(self.io_err("recvmsg")(e)),
+        }
+    }
+
     /// Sends `payload` to the VRRP group (224.0.0.18 or ff02::12) on this
     /// interface, from the source set by [`VrrpSocket::set_source`] if any.
     pub async fn send_multicast(&self, payload: &[u8]) -> Result<(), NetError> {
