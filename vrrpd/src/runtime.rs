@@ -1072,7 +1072,13 @@ impl Runtime {
                     let _ = cmd.reply.send(answer);
                 }
                 Some(inb) = self.inbound_rx.recv() => {
+                    // The receive tasks hand over a batch at a time (see
+                    // `listen`): all of it in this turn, not one loop
+                    // iteration (and one re-arm of every branch) each.
                     self.on_packet(inb).await;
+                    while let Ok(inb) = self.inbound_rx.try_recv() {
+                        self.on_packet(inb).await;
+                    }
                 }
                 // Someone else removed addresses, routes or rules. Not while
                 // stopping: the hand-over removes ours on purpose.
@@ -1684,6 +1690,12 @@ impl Runtime {
     }
 
     /// Queue slot `i`'s deadline if it moved.
+    ///
+    /// A deadline that moved later keeps the slot's earlier entry: a
+    /// backup's down timer moves with every advert it hears, and a push for
+    /// each (at 10,000 adverts a second, tens of thousands of stale entries
+    /// in the heap) cost more than checking the one entry again when it
+    /// comes up ([`Runtime::next_deadline`] then queues the real deadline).
     fn requeue(&mut self, i: usize) {
         let s = &mut self.slots[i];
         let next = if s.stopped {
@@ -1691,11 +1703,13 @@ impl Runtime {
         } else {
             s.fsm.next_deadline()
         };
-        if next != s.queued {
-            s.queued = next;
-            if let Some(d) = next {
-                self.timers.push(std::cmp::Reverse((d, i)));
+        match (next, s.queued) {
+            (Some(n), Some(q)) if n >= q => {}
+            (Some(n), _) => {
+                s.queued = Some(n);
+                self.timers.push(std::cmp::Reverse((n, i)));
             }
+            (None, _) => s.queued = None,
         }
     }
 
@@ -1736,12 +1750,25 @@ impl Runtime {
     /// tens of µs apart.
     fn next_deadline(&mut self) -> Option<(Instant, bool)> {
         while let Some(&std::cmp::Reverse((d, i))) = self.timers.peek() {
-            if let Some(s) = self.slots.get(i).filter(|s| s.queued == Some(d)) {
-                if s.fsm.state() == State::Master {
-                    let grid = master_grid(s.fsm.advert_interval());
-                    return Some((grid_floor(self.epoch, d, grid), true));
+            if let Some(s) = self.slots.get_mut(i).filter(|s| s.queued == Some(d)) {
+                // The slot's entry; its deadline may have moved later since
+                // (see `requeue`).
+                match s.fsm.next_deadline().filter(|_| !s.stopped) {
+                    Some(real) if real == d => {
+                        if s.fsm.state() == State::Master {
+                            let grid = master_grid(s.fsm.advert_interval());
+                            return Some((grid_floor(self.epoch, d, grid), true));
+                        }
+                        return Some((d, false));
+                    }
+                    Some(real) => {
+                        s.queued = Some(real);
+                        self.timers.pop();
+                        self.timers.push(std::cmp::Reverse((real, i)));
+                        continue;
+                    }
+                    None => s.queued = None,
                 }
-                return Some((d, false));
             }
             self.timers.pop();
         }
