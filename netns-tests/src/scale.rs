@@ -375,16 +375,26 @@ fn set_rt_priority(topo: &Topology, node: Node, priority: Option<u8>) -> Result<
         return Ok(());
     };
     for pid in topo.daemon_pids(node) {
-        let out = std::process::Command::new("chrt")
-            .args(["-a", "-r", "-p", &prio.to_string(), &pid.to_string()])
-            .output()
-            .map_err(|e| Error::io("run chrt", e))?;
-        if !out.status.success() {
-            return Err(Error::Invalid(format!(
-                "chrt -a -r -p {prio} {pid}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
+        chrt(&["-a", "-r"], prio, pid)?;
+    }
+    Ok(())
+}
+
+/// `chrt POLICY_ARGS -p PRIO PID`.
+fn chrt(policy: &[&str], prio: u8, pid: i32) -> Result<()> {
+    let (prio, pid) = (prio.to_string(), pid.to_string());
+    let mut args = policy.to_vec();
+    args.extend(["-p", &prio, &pid]);
+    let out = std::process::Command::new("chrt")
+        .args(&args)
+        .output()
+        .map_err(|e| Error::io("run chrt", e))?;
+    if !out.status.success() {
+        return Err(Error::Invalid(format!(
+            "chrt {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     Ok(())
 }
@@ -415,18 +425,8 @@ fn set_napi_priority(daemons: Option<u8>) -> Result<()> {
     let Some(prio) = daemons else {
         return Ok(());
     };
-    let prio = prio.to_string();
     for pid in kthreads("napi/") {
-        let out = std::process::Command::new("chrt")
-            .args(["-f", "-p", &prio, &pid.to_string()])
-            .output()
-            .map_err(|e| Error::io("run chrt", e))?;
-        if !out.status.success() {
-            return Err(Error::Invalid(format!(
-                "chrt -f -p {prio} {pid}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
+        chrt(&["-f"], prio, pid)?;
     }
     Ok(())
 }
