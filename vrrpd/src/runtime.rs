@@ -259,13 +259,8 @@ pub struct Runtime {
     /// Wakes the loop at the next deadline.
     wake: wake::WakeTimer,
     /// Origin of the grid masters' timers are served on (see
-    /// [`Runtime::next_deadline`]) and receive tasks read on.
+    /// [`Runtime::next_deadline`]).
     epoch: Instant,
-    /// Step of the receive tasks' grid, in ns (0: read as soon as a
-    /// packet arrives); see [`Runtime::listen`].
-    recv_pace: Arc<std::sync::atomic::AtomicU64>,
-    /// Makes every receive task read its socket now.
-    recv_kick: Arc<tokio::sync::Notify>,
 }
 
 impl Runtime {
@@ -308,14 +303,11 @@ impl Runtime {
             firewall,
             wake: wake::WakeTimer::new().map_err(RuntimeError::Timer)?,
             epoch: Instant::now(),
-            recv_pace: Default::default(),
-            recv_kick: Default::default(),
         };
         for (spec, trackers) in plan.specs.into_iter().zip(plan.trackers) {
             rt.add_instance(spec, trackers).await?;
         }
         rt.refresh_sync_groups(Instant::now());
-        rt.update_recv_pace();
         Ok(rt)
     }
 
@@ -561,25 +553,18 @@ impl Runtime {
         Ok(index)
     }
 
-    /// Start the receive task of link `index`.
+    /// Start the receive task of link `index`: at each wake-up it reads
+    /// everything queued, and the main loop takes the batch in one turn.
     ///
-    /// It reads what is queued, then waits for the next step of a grid of
-    /// [`Runtime::recv_pace`] (shared by every link's task, so one timer
-    /// wake-up serves them all) before waiting for the socket again: a
-    /// backup of 1,000 masters then reads about ten adverts per wake-up
-    /// instead of one, and the wake-up, not the read, is most of its CPU.
-    /// An advert is handled at most one step (1 % of the shortest advert
-    /// interval, at most 10 ms) after it arrived; a down timer that comes
-    /// first kicks the tasks to read at once (see [`Runtime::run`]), so a
-    /// queued advert is never missed; a backup's down timer restarts at
-    /// most that step late (failover at most 1 % of an interval later).
+    /// Measured at 1,000 instances, 0.1 s: reading on a 1 ms grid instead
+    /// (about ten adverts per wake-up) raised the backup's CPU by half (the
+    /// grid's own timer wake-ups), and it would have restarted down timers
+    /// up to a step late, enough to reorder backups a few priority points
+    /// apart. Reads follow the socket.
     fn listen(&mut self, index: usize) {
         self.links[index].listening = true;
         let tx = self.inbound_tx.clone();
         let sock = self.links[index].socket.clone();
-        let pace = self.recv_pace.clone();
-        let kick = self.recv_kick.clone();
-        let epoch = self.epoch;
         self.recv_tasks.push(tokio::spawn(async move {
             let mut buf = vec![0u8; RECV_BUF];
             loop {
@@ -610,35 +595,12 @@ impl Runtime {
                         }
                     }
                 }
-                let step = Duration::from_nanos(pace.load(std::sync::atomic::Ordering::Relaxed));
-                if !step.is_zero() {
-                    let next = grid_floor(epoch, Instant::now(), step) + step;
-                    tokio::select! {
-                        () = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {}
-                        () = kick.notified() => {}
-                    }
-                }
                 if let Err(e) = sock.readable().await {
                     warn!("receive on link {index}: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }));
-    }
-
-    /// [`Runtime::recv_pace`] for the running instances: the finest
-    /// [`master_grid`] of their advert intervals (none below 100 ms).
-    fn update_recv_pace(&self) {
-        let step = self
-            .slots
-            .iter()
-            .filter(|s| !s.stopped)
-            .map(|s| master_grid(s.fsm.advert_interval()))
-            .min()
-            .unwrap_or(Duration::ZERO);
-        let nanos = u64::try_from(step.as_nanos()).unwrap_or(0);
-        self.recv_pace
-            .store(nanos, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Create (or reuse) the VMAC of an instance and set keepalived's
@@ -980,7 +942,6 @@ impl Runtime {
                 None => false,
             };
             let wake = &mut self.wake;
-            let recv_kick = &self.recv_kick;
             let sleep = async {
                 match next {
                     Some(_) if armed => {
@@ -995,14 +956,12 @@ impl Runtime {
                     None => std::future::pending().await,
                 }
                 // A backup's timeout may race an advert that arrived in the
-                // same instant, or that waits for its receive task's next
-                // step (see `listen`): kick the receive tasks and give them
-                // one turn (tokio's yield lets the reactor run first). The
-                // loop polls the packet channel before this timer, so such
-                // an advert is handled first and may cancel the timeout. A
-                // master's timers, most wake-ups, need no such turn.
+                // same instant: give the receive tasks one turn (tokio's
+                // yield lets the reactor run first). The loop polls the
+                // packet channel before this timer, so such an advert is
+                // handled first and may cancel the timeout. A master's
+                // timers, most wake-ups, need no such turn.
                 if next.is_some_and(|(_, master)| !master) {
-                    recv_kick.notify_waiters();
                     tokio::task::yield_now().await;
                 }
             };
@@ -1223,7 +1182,6 @@ impl Runtime {
             self.drain(i).await;
         }
         self.reindex();
-        self.update_recv_pace();
         info!(kept, updated, retired, added, "configuration reloaded");
     }
 
@@ -1740,7 +1698,7 @@ impl Runtime {
     /// whether it is a master's.
     ///
     /// A master's timers (adverts, announcements) are served on a grid
-    /// ([`master_grid`]: 1 % of its advert interval, 1 to 10 ms, from
+    /// ([`master_grid`]: 2 % of its advert interval, 1 to 10 ms, from
     /// [`Runtime::epoch`]), up to one grid step early, so that the masters
     /// due within a step share one wake-up: at 1,000 masters and 1 s, about
     /// 10 adverts per wake-up instead of one. The cadence does not move:
@@ -2218,21 +2176,25 @@ fn log_refused(refused: &[(String, String)]) -> Vec<String> {
 }
 
 /// The step of the grid a master with advert interval `interval` serves
-/// its timers on: the longest of 10, 5, 2 and 1 ms that is at most 1 % of
+/// its timers on: the longest of 10, 5, 2 and 1 ms that is at most 2 % of
 /// the interval and divides it (intervals are whole centiseconds, RFC 5798
 /// §5.2.7), so that every advert of an instance falls at the same place in
-/// its step. Below 100 ms: no grid (served at the deadline).
+/// its step. Below 50 ms: no grid (served at the deadline). An advert goes
+/// out at most one step early; backups are unaffected (their timers restart
+/// when an advert arrives) and the interval between two adverts is exact.
 ///
 /// Measured at 1,000 instances (see `netns-tests` scale): the master's
 /// own CPU is mostly per wake-up (the timer interrupt, `epoll_wait`, the
-/// scheduler), not per advert. A slack instead of a grid (wake at the
-/// earliest deadline, serve what is due within 1.5 ms) did not lower CPU
-/// and doubled the jitter p99: the batches changed from round to round.
+/// scheduler), not per advert. At 0.1 s, a 2 ms step instead of 1 ms took
+/// the master from about 0.6 to 0.45 of keepalived's CPU. A slack instead
+/// of a grid (wake at the earliest deadline, serve what is due within
+/// 1.5 ms) did not lower CPU and doubled the jitter p99: the batches
+/// changed from round to round.
 fn master_grid(interval: Duration) -> Duration {
     [10u64, 5, 2, 1]
         .into_iter()
         .map(Duration::from_millis)
-        .find(|g| *g * 100 <= interval && interval.as_nanos() % g.as_nanos() == 0)
+        .find(|g| *g * 50 <= interval && interval.as_nanos() % g.as_nanos() == 0)
         .unwrap_or(Duration::ZERO)
 }
 
@@ -2338,20 +2300,21 @@ mod tests {
     }
 
     #[test]
-    fn master_grid_divides_the_interval_and_is_at_most_one_percent() {
+    fn master_grid_divides_the_interval_and_is_at_most_two_percent() {
         let ms = Duration::from_millis;
         assert_eq!(master_grid(ms(1000)), ms(10));
-        assert_eq!(master_grid(ms(100)), ms(1));
-        assert_eq!(master_grid(ms(500)), ms(5));
-        assert_eq!(master_grid(ms(300)), ms(2));
-        assert_eq!(master_grid(ms(90)), Duration::ZERO);
+        assert_eq!(master_grid(ms(100)), ms(2));
+        assert_eq!(master_grid(ms(250)), ms(5));
+        assert_eq!(master_grid(ms(150)), ms(2));
+        assert_eq!(master_grid(ms(50)), ms(1));
+        assert_eq!(master_grid(ms(40)), Duration::ZERO);
         assert_eq!(master_grid(ms(10)), Duration::ZERO);
         for cs in 1..=4095u64 {
             let interval = ms(cs * 10);
             let g = master_grid(interval);
             if !g.is_zero() {
                 assert_eq!(interval.as_nanos() % g.as_nanos(), 0, "{cs} cs");
-                assert!(g * 100 <= interval, "{cs} cs");
+                assert!(g * 50 <= interval, "{cs} cs");
             }
         }
     }
