@@ -393,9 +393,18 @@ where
     tokio::pin!(shutdown);
     'run: loop {
         let now = tokio::time::Instant::now().into_std();
-        queue.extend(checks.schedule.poll_due_timed(now));
-        // Deadlines before new starts: a timeout frees a place.
+        checks.schedule.poll_due_into(now, &mut queue);
         if let Some(b) = batch.as_mut() {
+            if b.len() > 0 && running.len() + b.len() + queue.len() > max_concurrent {
+                // Behind: more is due than there are places. Verdicts that
+                // have arrived are read before any new connect, so that
+                // the backlog waits here, before its connect, and not as
+                // finished handshakes nobody reads: those would count
+                // their wait as latency and, past the peer's delayed-ACK
+                // timer, be accepted by the backend (see check::tcp).
+                b.drain(&mut done);
+            }
+            // Deadlines before new starts: a timeout frees a place.
             b.expire(now, &mut done);
         }
         while running.len() + batch.as_ref().map_or(0, TcpBatch::len) < max_concurrent {

@@ -246,8 +246,9 @@ impl TcpBatch {
     }
 
     /// Read every event already there without waiting: what must be seen
-    /// before any deadline is judged.
-    fn drain(&mut self, out: &mut Vec<Done>) {
+    /// before any deadline is judged, and before more attempts are started
+    /// when the places are all taken (see the driver).
+    pub(crate) fn drain(&mut self, out: &mut Vec<Done>) {
         loop {
             let n = match self.epoll.wait(&mut self.events, EpollTimeout::ZERO) {
                 Ok(n) => n,
