@@ -2,8 +2,8 @@
 //! Our own overload must never make a live backend look down.
 //!
 //! Two ways the checker itself can delay an attempt: the concurrency bound
-//! (attempts wait for a permit: the deadline starts only once an attempt
-//! holds one) and a runtime that is behind (its thread was busy or
+//! (due attempts wait in the driver's queue: the deadline starts only once
+//! an attempt leaves it) and a runtime that is behind (its thread was busy or
 //! starved, so socket readiness and timers are seen late; see
 //! `healthcheck::deadline`). In both, the backends answered in time and
 //! the checks must pass.
@@ -85,9 +85,9 @@ fn a_stalled_runtime_does_not_turn_live_backends_into_timeouts() {
 }
 
 #[tokio::test]
-async fn waiting_for_a_permit_is_not_part_of_the_timeout() {
+async fn waiting_for_a_place_is_not_part_of_the_timeout() {
     // 60 HTTP backends that answer after 40 ms, all due at once, at most
-    // two attempts at a time: the last ones wait about 1.2 s for a permit,
+    // two attempts at a time: the last ones wait about 1.2 s for a place,
     // four times their 300 ms connect_timeout. Every backend is up, so
     // no check may go down.
     let mut servers = Vec::new();
