@@ -476,6 +476,9 @@ where
                 }
             }
         }
+        if let Some(b) = batch.as_mut() {
+            b.unwatch();
+        }
         // Fed to the schedule before the next poll_due, so that a check
         // whose next attempt is already due is started in the next turn.
         for d in done.drain(..) {

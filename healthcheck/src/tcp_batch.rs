@@ -74,7 +74,10 @@ pub(crate) struct TcpBatch {
     /// vrrpd's watch does for inotify: `AsyncFd::new` is deprecated as
     /// unsound and its replacement needs `unsafe`, which the workspace
     /// forbids.
-    ready: tokio::net::UdpSocket,
+    ready: Watch,
+    /// Take `ready` out of tokio's epoll whenever the loop has stopped
+    /// waiting (see [`TcpBatch::unwatch`]).
+    watch_only_waiting: bool,
     slots: Vec<Slot>,
     free: Vec<u32>,
     len: usize,
@@ -83,6 +86,45 @@ pub(crate) struct TcpBatch {
     /// the top and is then dropped: cheaper than removing it.
     deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     events: Vec<EpollEvent>,
+}
+
+/// A duplicate of the epoll descriptor, in tokio's epoll or not.
+enum Watch {
+    Watched(tokio::net::UdpSocket),
+    Unwatched(std::net::UdpSocket),
+    /// Only while switching, or after a failed registration (the next
+    /// wait makes a new duplicate).
+    Gone,
+}
+
+impl Watch {
+    fn watched(&mut self, epoll: &Epoll) -> io::Result<&tokio::net::UdpSocket> {
+        if let Watch::Gone = self {
+            let dup = std::net::UdpSocket::from(epoll.0.try_clone()?);
+            dup.set_nonblocking(true)?;
+            *self = Watch::Unwatched(dup);
+        }
+        if let Watch::Unwatched(_) = self {
+            if let Watch::Unwatched(s) = std::mem::replace(self, Watch::Gone) {
+                *self = Watch::Watched(tokio::net::UdpSocket::from_std(s)?);
+            }
+        }
+        match self {
+            Watch::Watched(s) => Ok(s),
+            _ => Err(io::Error::other("TCP check events: no descriptor to watch")),
+        }
+    }
+
+    fn unwatch(&mut self) {
+        if let Watch::Watched(_) = self {
+            if let Watch::Watched(s) = std::mem::replace(self, Watch::Gone) {
+                // into_std takes it out of tokio's epoll without closing it.
+                if let Ok(s) = s.into_std() {
+                    *self = Watch::Unwatched(s);
+                }
+            }
+        }
+    }
 }
 
 fn key(slot: u32, gen: u32) -> u64 {
@@ -102,10 +144,17 @@ impl TcpBatch {
         // FIONBIO works on any file: tokio wants a non-blocking one (and
         // epoll_wait with a zero timeout never blocks anyway).
         dup.set_nonblocking(true)?;
-        let ready = tokio::net::UdpSocket::from_std(dup)?;
+        let ready = Watch::Watched(tokio::net::UdpSocket::from_std(dup)?);
+        // On a multi-thread runtime an idle worker sleeps in tokio's
+        // epoll_wait; with our epoll in its set, every connect that
+        // completes would wake it (a nested epoll signals the outer one on
+        // each event) only to find the loop task already running.
+        let watch_only_waiting = tokio::runtime::Handle::current().runtime_flavor()
+            != tokio::runtime::RuntimeFlavor::CurrentThread;
         Ok(TcpBatch {
             epoll,
             ready,
+            watch_only_waiting,
             slots: Vec::new(),
             free: Vec::new(),
             len: 0,
@@ -198,10 +247,11 @@ impl TcpBatch {
     /// [`EVENTS`] of them; [`TcpBatch::handle_events`] takes them. Cancel
     /// safe: nothing is read before the future completes.
     pub(crate) async fn ready(&mut self) -> io::Result<usize> {
+        let ready = self.ready.watched(&self.epoll)?;
         loop {
-            self.ready.readable().await?;
+            ready.readable().await?;
             let mut n = 0;
-            let r = self.ready.try_io(tokio::io::Interest::READABLE, || {
+            let r = ready.try_io(tokio::io::Interest::READABLE, || {
                 n = match self.epoll.wait(&mut self.events, EpollTimeout::ZERO) {
                     Ok(n) => n,
                     Err(nix::errno::Errno::EINTR) => 0,
@@ -221,6 +271,15 @@ impl TcpBatch {
                 _ if n > 0 => return Ok(n),
                 _ => {}
             }
+        }
+    }
+
+    /// The loop has stopped waiting: on a multi-thread runtime, take our
+    /// epoll out of tokio's until [`TcpBatch::ready`] is waited on again
+    /// (two epoll_ctl calls per wait instead of a wake-up per event).
+    pub(crate) fn unwatch(&mut self) {
+        if self.watch_only_waiting {
+            self.ready.unwatch();
         }
     }
 

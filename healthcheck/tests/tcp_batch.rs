@@ -105,6 +105,17 @@ async fn run_until(
 
 #[tokio::test]
 async fn open_refused_and_unanswered_ports() {
+    open_refused_and_unanswered().await;
+}
+
+/// The same on two workers: there the batch's epoll is in tokio's only
+/// while the loop waits (see `TcpBatch::unwatch`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_refused_and_unanswered_ports_multi_thread() {
+    open_refused_and_unanswered().await;
+}
+
+async fn open_refused_and_unanswered() {
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let (_closed, closed) = refusing();
     let (_l, _fillers, black) = blackhole();
