@@ -24,6 +24,13 @@
 //! read, and a deadline seen more than [`LATE`] after it passed (the loop
 //! was behind) is looked at again [`GRACE`] later, for at most one more
 //! `connect_timeout` counted from that first late look.
+//!
+//! Tokio watches our epoll instance through a duplicate of its descriptor.
+//! On a current-thread runtime it stays in tokio's epoll set. On a
+//! multi-thread runtime it is there only while the loop waits: an idle
+//! worker sleeps in tokio's epoll_wait, and a nested epoll signals the
+//! outer one on every event, so each completed connect would wake that
+//! worker only for it to find the loop task already running.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -69,9 +76,9 @@ struct Slot {
 /// The in-flight TCP_CHECK attempts of one driver loop.
 pub(crate) struct TcpBatch {
     epoll: Epoll,
-    /// A duplicate of `epoll`'s descriptor held as a tokio socket, used
-    /// only for its readiness (readable: events are waiting), as
-    /// vrrpd's watch does for inotify: `AsyncFd::new` is deprecated as
+    /// A duplicate of `epoll`'s descriptor, held (while watched) as a
+    /// tokio socket used only for its readiness (readable: events are
+    /// waiting), as vrrpd's watch does for inotify: `AsyncFd::new` is deprecated as
     /// unsound and its replacement needs `unsafe`, which the workspace
     /// forbids.
     ready: Watch,
