@@ -20,8 +20,10 @@
 //! - `--ours mt|ct` (a re-exec): a keepalived.conf with one virtual server
 //!   for the TCP_CHECK real servers and one for the HTTP_GET ones
 //!   (`delay_loop 1`, `connect_timeout 2`), `Engine::from_config`, and the
-//!   engine's checks run by `driver::run_with` with the real checkers
-//!   wrapped to record every attempt (latency, gap since the previous one).
+//!   engine's checks run by `driver::run_observed` (the library's driver,
+//!   every attempt shown to a recorder: latency, gap since the previous
+//!   one); `+rst` variants by `driver::run_with` with a runner that
+//!   replaces TCP_CHECK.
 //!   The pools are left out: with every backend up they see no event.
 //! - haproxy (`-db`, in the foreground) with the same servers, `check inter
 //!   1s` (`option httpchk GET /` for the HTTP ones).
@@ -664,23 +666,6 @@ fn ours(args: &Args, variant: Variant) -> anyhow::Result<()> {
             }),
         });
         let n_checks = checks.len();
-        let ctx = Arc::new(healthcheck::check::Context::new());
-        let r2 = rec.clone();
-        let runner: Runner = Arc::new(move |spec: Arc<CheckSpec>| {
-            let ctx = ctx.clone();
-            let rec = r2.clone();
-            Box::pin(async move {
-                let started = Instant::now();
-                let out = if variant.rst && spec.kind == healthcheck::Kind::Tcp {
-                    // Boxed: its future would otherwise size every attempt.
-                    Box::pin(tcp_check_rst(&spec)).await
-                } else {
-                    ctx.run(&spec).await
-                };
-                rec.record(spec.target, started, &out);
-                out
-            })
-        });
         let (utx, mut urx) = tokio::sync::mpsc::channel(1024);
         let changes = tokio::spawn(async move {
             let mut n = 0u64;
@@ -690,15 +675,38 @@ fn ours(args: &Args, variant: Variant) -> anyhow::Result<()> {
             n
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let driver = tokio::spawn(driver::run_with(
-            checks,
-            args.max_concurrent,
-            utx,
-            async {
-                let _ = stop_rx.await;
-            },
-            runner,
-        ));
+        let stop = async {
+            let _ = stop_rx.await;
+        };
+        let driver = if variant.rst {
+            // Every attempt through our runner, TCP_CHECK replaced.
+            let ctx = Arc::new(healthcheck::check::Context::new());
+            let rec = rec.clone();
+            let runner: Runner = Arc::new(move |spec: Arc<CheckSpec>| {
+                let ctx = ctx.clone();
+                let rec = rec.clone();
+                Box::pin(async move {
+                    let started = Instant::now();
+                    let out = if spec.kind == healthcheck::Kind::Tcp {
+                        // Boxed: its future would otherwise size every attempt.
+                        Box::pin(tcp_check_rst(&spec)).await
+                    } else {
+                        ctx.run(&spec).await
+                    };
+                    rec.record(spec.target, started, &out);
+                    out
+                })
+            });
+            tokio::spawn(driver::run_with(checks, args.max_concurrent, utx, stop, runner))
+        } else {
+            // The library's own driver (TCP_CHECK in its loop, the others
+            // as tasks), every attempt shown to the recorder.
+            let rec = rec.clone();
+            let observer: driver::Observer = Arc::new(move |spec, started, out| {
+                rec.record(spec.target, started, out);
+            });
+            tokio::spawn(driver::run_observed(checks, args.max_concurrent, utx, stop, observer))
+        };
         tokio::time::sleep(Duration::from_secs(args.warmup)).await;
         println!("start");
         let (user0, sys0) = self_cpu_split()?;

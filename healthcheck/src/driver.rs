@@ -3,35 +3,47 @@
 //! ```text
 //!                 +--------------------+  spawn(attempt)  +-----------------+
 //!  shutdown ----> |  run() loop        | ---------------> | attempt task    |
-//!                 |  sleep_until(next) |                  | (semaphore      |
-//!                 |  Schedule          | <--------------- |  permit held)   |
-//!                 +--------------------+  results mpsc    +-----------------+
+//!                 |  sleep_until(next) | <--------------- | (HTTP, SMTP,    |
+//!                 |  Schedule          |  JoinSet         |  DNS, MISC ...) |
+//!                 |  queue of Due      |                  +-----------------+
+//!                 |  TcpBatch ---------+--> own epoll: TCP_CHECK connects,
+//!                 +--------------------+    no task, timer or registration
 //!                           |
 //!                           v  Update<T> (health changes, with subscribers)
 //! ```
 //!
 //! [`Checks`] deduplicates: adding a [`CheckKey`] that is already there only
 //! adds a subscriber, so a real server shared by several virtual servers is
-//! checked once. At most `max_concurrent` attempts run at a time (each holds
-//! a socket or a process; the machine allows 20,000 open files per process).
+//! checked once. At most `max_concurrent` attempts are in flight at a time,
+//! tasks and TCP_CHECK connects together (each holds a socket or a process;
+//! the machine allows 20,000 open files per process); due attempts beyond
+//! that wait in the loop's queue, oldest first, and their deadline starts
+//! when they leave it.
+//!
+//! TCP_CHECK, most of a large fleet, is made by the loop itself (see
+//! `tcp_batch`): a task, a tokio timer and a tokio I/O registration per
+//! attempt were most of our user time per check. [`run_with`] makes every
+//! attempt with the caller's [`Runner`] instead (tests on tokio's paused
+//! clock).
 //!
 //! Every finished attempt is also recorded in the checks' [`StatsHandle`]
 //! (counts, failures by reason, latency histogram, missed intervals), which
 //! a daemon reads with [`StatsHandle::snapshot`] while the checks run.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::check;
 use crate::outcome::CheckOutcome;
 use crate::schedule::{CheckId, Due, HealthChange, Schedule};
-use crate::spec::{CheckKey, CheckSpec};
+use crate::spec::{CheckKey, CheckSpec, Kind};
 use crate::stats::{self, StatsHandle};
+use crate::tcp_batch::TcpBatch;
 
 /// Default bound on concurrent attempts: well under the 20,000 open files
 /// a process may hold, leaving room for the daemon's own sockets.
@@ -170,12 +182,31 @@ where
     T: Clone + Send + 'static,
     F: Future<Output = ()>,
 {
-    let ctx = Arc::new(check::Context::new());
-    let runner: Runner = Arc::new(move |spec: Arc<CheckSpec>| {
-        let ctx = ctx.clone();
-        Box::pin(async move { ctx.run(&spec).await })
-    });
-    run_with(checks, max_concurrent, updates, shutdown, runner).await
+    run_inner(
+        checks,
+        max_concurrent,
+        updates,
+        shutdown,
+        Attempts::real(None),
+    )
+    .await
+}
+
+/// [`run`], and every finished attempt is also shown to `observer` (the
+/// benchmark records each attempt this way).
+pub async fn run_observed<T, F>(
+    checks: Checks<T>,
+    max_concurrent: usize,
+    updates: mpsc::Sender<Update<T>>,
+    shutdown: F,
+    observer: Observer,
+) -> Checks<T>
+where
+    T: Clone + Send + 'static,
+    F: Future<Output = ()>,
+{
+    let attempts = Attempts::real(Some(observer));
+    run_inner(checks, max_concurrent, updates, shutdown, attempts).await
 }
 
 /// Runs one attempt of a check. [`run`] uses the real checkers; a test can
@@ -186,22 +217,85 @@ pub type Runner = Arc<
         + Sync,
 >;
 
-/// What an attempt task returns: when it was due, when it started (holding
-/// its permit), and what it found.
-type Attempt = (Due, std::time::Instant, CheckOutcome);
+/// Shown every finished attempt: its spec, when it started and what it
+/// found. Called by the driver loop, so it must be quick.
+pub type Observer = Arc<dyn Fn(&CheckSpec, Instant, &CheckOutcome) + Send + Sync>;
 
-/// Feed one finished attempt (or a panicked one) to the schedule and the
-/// stats; the update to send if the check's health changed.
+/// What an attempt returns: when it was due, when it started, and what
+/// it found.
+type Attempt = (Due, Instant, CheckOutcome);
+
+/// How the loop makes attempts.
+struct Attempts {
+    runner: Runner,
+    /// TCP_CHECK attempts are made by the loop itself ([`TcpBatch`])
+    /// instead of by `runner`.
+    tcp_batch: bool,
+    observer: Option<Observer>,
+}
+
+impl Attempts {
+    /// The real checkers, TCP_CHECK in the loop's batch.
+    fn real(observer: Option<Observer>) -> Self {
+        let ctx = Arc::new(check::Context::new());
+        let runner: Runner = Arc::new(move |spec: Arc<CheckSpec>| {
+            let ctx = ctx.clone();
+            Box::pin(async move { ctx.run(&spec).await })
+        });
+        Attempts {
+            runner,
+            tcp_batch: true,
+            observer,
+        }
+    }
+}
+
+/// What [`finish`] needs besides the checks.
+struct Finisher {
+    recorder: stats::Recorder,
+    observer: Option<Observer>,
+}
+
+/// Feed one finished attempt to the schedule and the stats; the update to
+/// send if the check's health changed.
 fn finish<T: Clone>(
     checks: &mut Checks<T>,
-    recorder: &stats::Recorder,
+    f: &Finisher,
+    (due, started, outcome): Attempt,
+) -> Option<Update<T>> {
+    let id = due.id;
+    tracing::debug!(check = id.0, up = outcome.up, reason = %outcome.reason,
+        latency_ms = outcome.latency.as_millis() as u64, "check attempt");
+    let now = tokio::time::Instant::now().into_std();
+    let change = checks.schedule.handle_outcome(id, &outcome, now);
+    let spec = checks.spec(id);
+    f.recorder.record(
+        id.0,
+        spec.map(|s| &s.kind),
+        &outcome,
+        stats::is_missed(due.at, started, due.interval),
+        checks.schedule.is_up(id),
+    );
+    if let (Some(observe), Some(spec)) = (&f.observer, spec) {
+        observe(spec, started, &outcome);
+    }
+    let change = change?;
+    Some(Update {
+        subscribers: checks.subscribers(id).to_vec(),
+        change,
+        outcome,
+    })
+}
+
+/// A task's result, or the attempt it was running if it panicked.
+fn joined(
     tasks: &mut HashMap<tokio::task::Id, Due>,
     done: Result<(tokio::task::Id, Attempt), tokio::task::JoinError>,
-) -> Option<Update<T>> {
-    let (due, started, outcome) = match done {
+) -> Option<Attempt> {
+    match done {
         Ok((task, result)) => {
             tasks.remove(&task);
-            result
+            Some(result)
         }
         Err(e) => {
             // A checker bug must not silently stop its check: count the
@@ -212,32 +306,23 @@ fn finish<T: Clone>(
                 crate::outcome::Reason::Io(format!("check panicked: {e}")),
                 std::time::Duration::ZERO,
             );
-            (due, due.at, outcome)
+            Some((due, due.at, outcome))
         }
-    };
-    let id = due.id;
-    tracing::debug!(check = id.0, up = outcome.up, reason = %outcome.reason,
-        latency_ms = outcome.latency.as_millis() as u64, "check attempt");
-    let now = tokio::time::Instant::now().into_std();
-    let change = checks.schedule.handle_outcome(id, &outcome, now);
-    recorder.record(
-        id.0,
-        checks.spec(id).map(|s| &s.kind),
-        &outcome,
-        stats::is_missed(due.at, started, due.interval),
-        checks.schedule.is_up(id),
-    );
-    let change = change?;
-    Some(Update {
-        subscribers: checks.subscribers(id).to_vec(),
-        change,
-        outcome,
-    })
+    }
 }
 
-/// [`run`] with the attempts made by `runner`.
+/// The batch's next events, or never when there is no batch.
+async fn batch_ready(batch: &mut Option<TcpBatch>) -> std::io::Result<usize> {
+    match batch {
+        Some(b) => b.ready().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// [`run`] with every attempt made by `runner` (TCP_CHECK included: no
+/// batch), so that a test's runner sees them all.
 pub async fn run_with<T, F>(
-    mut checks: Checks<T>,
+    checks: Checks<T>,
     max_concurrent: usize,
     updates: mpsc::Sender<Update<T>>,
     shutdown: F,
@@ -247,64 +332,159 @@ where
     T: Clone + Send + 'static,
     F: Future<Output = ()>,
 {
-    let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
-    let recorder = checks.stats.recorder();
+    let attempts = Attempts {
+        runner,
+        tcp_batch: false,
+        observer: None,
+    };
+    run_inner(checks, max_concurrent, updates, shutdown, attempts).await
+}
+
+async fn run_inner<T, F>(
+    mut checks: Checks<T>,
+    max_concurrent: usize,
+    updates: mpsc::Sender<Update<T>>,
+    shutdown: F,
+    attempts: Attempts,
+) -> Checks<T>
+where
+    T: Clone + Send + 'static,
+    F: Future<Output = ()>,
+{
+    let max_concurrent = max_concurrent.max(1);
+    let Attempts {
+        runner,
+        tcp_batch,
+        observer,
+    } = attempts;
+    let f = Finisher {
+        recorder: checks.stats.recorder(),
+        observer,
+    };
+    let mut batch = if tcp_batch {
+        match TcpBatch::new() {
+            Ok(b) => Some(b),
+            Err(e) => {
+                // Without its own epoll instance the loop still checks:
+                // TCP_CHECK attempts become tasks like the others.
+                tracing::warn!(error = %e, "no epoll instance for TCP checks, using tasks");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut running: JoinSet<Attempt> = JoinSet::new();
     // Which check a task runs, to reschedule it even if the task panics.
     let mut tasks: HashMap<tokio::task::Id, Due> = HashMap::new();
+    // Due attempts waiting for one of the `max_concurrent` places, oldest
+    // first. They wait here, as a few bytes each, rather than as tasks:
+    // an attempt's deadline and its start time (what the missed-interval
+    // count judges) begin when it leaves the queue.
+    let mut queue: VecDeque<Due> = VecDeque::new();
+    // Attempts decided and not yet fed to the schedule (reused).
+    let mut done: Vec<Attempt> = Vec::new();
     // One timer for the whole loop, moved only when the next deadline
     // changes: creating and dropping a timer per finished attempt cost two
     // trips through tokio's timer wheel for each of 12,000 checks a second.
     let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(sleep);
-    let mut armed: Option<std::time::Instant> = None;
+    let mut armed: Option<Instant> = None;
     tokio::pin!(shutdown);
     'run: loop {
-        let now = tokio::time::Instant::now();
-        for due in checks.schedule.poll_due_timed(now.into_std()) {
-            let Some(spec) = checks.spec(due.id).cloned() else {
+        let now = tokio::time::Instant::now().into_std();
+        checks.schedule.poll_due_into(now, &mut queue);
+        if let Some(b) = batch.as_mut() {
+            if b.len() > 0 && running.len() + b.len() + queue.len() > max_concurrent {
+                // Behind: more is due than there are places. Verdicts that
+                // have arrived are read before any new connect, so that
+                // the backlog waits here, before its connect, and not as
+                // finished handshakes nobody reads: those would count
+                // their wait as latency and, past the peer's delayed-ACK
+                // timer, be accepted by the backend (see check::tcp).
+                b.drain(&mut done);
+            }
+            // Deadlines before new starts: a timeout frees a place.
+            b.expire(now, &mut done);
+        }
+        while running.len() + batch.as_ref().map_or(0, TcpBatch::len) < max_concurrent {
+            let Some(due) = queue.pop_front() else {
+                break;
+            };
+            let Some(spec) = checks.spec(due.id) else {
                 continue;
             };
-            let permits = permits.clone();
+            if let (Some(b), Kind::Tcp) = (batch.as_mut(), &spec.kind) {
+                done.extend(b.start(due, spec));
+                continue;
+            }
+            let spec = spec.clone();
             let runner = runner.clone();
             let handle = running.spawn(async move {
-                // The permit is taken inside the task so the loop never
-                // waits; the attempt's deadline starts once it holds one.
-                let _permit = permits.acquire_owned().await;
                 let started = tokio::time::Instant::now().into_std();
                 // The attempt's future is made only now: it is sized for
-                // the largest checker (several KiB), and when the checks
-                // fall behind, thousands of tasks wait for a permit.
+                // the largest checker (several KiB).
                 (due, started, runner(spec).await)
             });
             tasks.insert(handle.id(), due);
         }
-        let next = checks.schedule.next_deadline();
+        // Attempts decided at once (refused by connect(), no route, ...)
+        // and the timeouts of expire.
+        for d in done.drain(..) {
+            if let Some(update) = finish(&mut checks, &f, d) {
+                if updates.send(update).await.is_err() {
+                    break 'run;
+                }
+            }
+        }
+        let next = match (
+            checks.schedule.next_deadline(),
+            batch.as_mut().and_then(TcpBatch::next_deadline),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if next != armed {
             if let Some(at) = next {
                 sleep.as_mut().reset(at.into());
             }
             armed = next;
         }
+        let batch_busy = batch.as_ref().is_some_and(|b| b.len() > 0);
         tokio::select! {
             _ = &mut shutdown => break,
-            // Fired: poll_due takes what is due; re-arm even if the next
-            // deadline is the same instant.
+            // Fired: poll_due takes what is due and expire what has
+            // expired; re-arm even if the next deadline is the same instant.
             _ = &mut sleep, if armed.is_some() => armed = None,
-            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+            r = batch_ready(&mut batch), if batch_busy => match (r, batch.as_mut()) {
+                (Ok(n), Some(b)) => b.handle_events(n, &mut done),
+                // Only the deadlines (which read the epoll instance
+                // themselves) decide the batch's attempts now.
+                (Err(e), _) => tracing::error!(error = %e, "TCP check events"),
+                (Ok(_), None) => {}
+            },
+            Some(d) = running.join_next_with_id(), if !running.is_empty() => {
                 // Everything that has finished meanwhile is handled in the
                 // same turn, so a burst of results is not paid for one
                 // loop iteration (and one poll_due) each. try_join_next
                 // respects tokio's coop budget: the batch ends when the
                 // task has run long enough and must yield.
-                let mut done = Some(done);
-                while let Some(d) = done.take() {
-                    if let Some(update) = finish(&mut checks, &recorder, &mut tasks, d) {
-                        if updates.send(update).await.is_err() {
-                            break 'run;
-                        }
-                    }
-                    done = running.try_join_next_with_id();
+                let mut d = Some(d);
+                while let Some(j) = d.take() {
+                    done.extend(joined(&mut tasks, j));
+                    d = running.try_join_next_with_id();
+                }
+            }
+        }
+        if let Some(b) = batch.as_mut() {
+            b.unwatch();
+        }
+        // Fed to the schedule before the next poll_due, so that a check
+        // whose next attempt is already due is started in the next turn.
+        for d in done.drain(..) {
+            if let Some(update) = finish(&mut checks, &f, d) {
+                if updates.send(update).await.is_err() {
+                    break 'run;
                 }
             }
         }

@@ -16,7 +16,9 @@
 //! - [`sink`]: where pool events go: HAProxy runtime API, a script, the
 //!   notify/quorum hooks.
 //! - [`driver`]: the tokio task that runs the scheduler, deduplicates
-//!   identical checks and bounds concurrent attempts with a semaphore.
+//!   identical checks and bounds concurrent attempts.
+//! - `tcp_batch` (private): the driver's TCP_CHECK attempts, made by its
+//!   loop on an epoll instance of its own instead of one task each.
 //! - [`engine`]: a whole `conf::Config` wired up: checks feed pools, pools
 //!   emit [`pool::PoolEvent`]s.
 //! - [`stats`]: per-check counts, failures by reason, missed intervals and
@@ -65,6 +67,7 @@ pub mod script;
 pub mod sink;
 pub mod spec;
 pub mod stats;
+mod tcp_batch;
 
 pub use outcome::{CheckOutcome, Reason};
 pub use spec::{CheckKey, CheckSpec, Kind, Policy};

@@ -176,23 +176,28 @@ impl Schedule {
     /// interval before it.
     pub fn poll_due_timed(&mut self, now: Instant) -> Vec<Due> {
         let mut due = Vec::new();
-        while let Some(&(at, id)) = self.timers.first() {
-            if at > now {
+        self.poll_due_into(now, &mut due);
+        due
+    }
+
+    /// [`Schedule::poll_due_timed`] into the caller's collection (the
+    /// driver's queue), without a new vector for each turn of its loop.
+    pub fn poll_due_into(&mut self, now: Instant, due: &mut impl Extend<Due>) {
+        while self.timers.first().is_some_and(|(at, _)| *at <= now) {
+            let Some((at, id)) = self.timers.pop_first() else {
                 break;
-            }
-            self.timers.remove(&(at, id));
+            };
             if let Some(e) = self.entry_mut(id) {
                 e.next_at = None;
                 e.anchor = Some(at);
                 e.in_flight = true;
-                due.push(Due {
+                due.extend(Some(Due {
                     id,
                     at: e.next_nominal,
                     interval: e.next_interval,
-                });
+                }));
             }
         }
-        due
     }
 
     /// Feed the result of an attempt that finished at `now`.

@@ -8,10 +8,10 @@ use healthcheck::spec::{CheckKey, CheckSpec, Kind, MiscSpec, Policy};
 use tokio::sync::{mpsc, oneshot};
 
 #[tokio::test]
-async fn concurrent_attempts_are_bounded_by_the_semaphore() {
+async fn concurrent_attempts_are_bounded() {
     // Ten distinct MISC_CHECK scripts, all due at once, each logging its
     // start and end. "end" is written before the script exits, hence before
-    // its permit is released, so the log shows the true concurrency.
+    // its place is freed, so the log shows the true concurrency.
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("log");
     let script = d.path().join("slow.sh");

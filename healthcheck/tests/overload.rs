@@ -2,8 +2,8 @@
 //! Our own overload must never make a live backend look down.
 //!
 //! Two ways the checker itself can delay an attempt: the concurrency bound
-//! (attempts wait for a permit: the deadline starts only once an attempt
-//! holds one) and a runtime that is behind (its thread was busy or
+//! (due attempts wait in the driver's queue: the deadline starts only once
+//! an attempt leaves it) and a runtime that is behind (its thread was busy or
 //! starved, so socket readiness and timers are seen late; see
 //! `healthcheck::deadline`). In both, the backends answered in time and
 //! the checks must pass.
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use healthcheck::check;
 use healthcheck::driver::{self, Checks};
 use healthcheck::spec::{CheckKey, Policy};
+use healthcheck::CheckOutcome;
 use tokio::sync::{mpsc, oneshot};
 
 /// An HTTP/1.0 server on a thread of its own (so that it keeps answering
@@ -84,9 +85,9 @@ fn a_stalled_runtime_does_not_turn_live_backends_into_timeouts() {
 }
 
 #[tokio::test]
-async fn waiting_for_a_permit_is_not_part_of_the_timeout() {
+async fn waiting_for_a_place_is_not_part_of_the_timeout() {
     // 60 HTTP backends that answer after 40 ms, all due at once, at most
-    // two attempts at a time: the last ones wait about 1.2 s for a permit,
+    // two attempts at a time: the last ones wait about 1.2 s for a place,
     // four times their 300 ms connect_timeout. Every backend is up, so
     // no check may go down.
     let mut servers = Vec::new();
@@ -178,4 +179,60 @@ fn a_server_flooding_its_body_still_meets_the_deadline() {
     assert!(!o.up);
     assert_eq!(o.reason, healthcheck::Reason::Timeout);
     server.join().unwrap();
+}
+
+#[test]
+fn a_stalled_runtime_does_not_turn_live_pings_into_timeouts() {
+    // A hundred PING_CHECKs to 127.0.0.1 in flight on one thread when
+    // that thread is held for longer than their connect_timeout. The echo
+    // replies are all in the shared ICMP socket when it comes back, but
+    // they are read by the ICMP client's own task, which reads at most
+    // tokio's coop budget of packets (the raw socket also sees the echo
+    // requests) before the attempts, whose timers have fired, run. A
+    // timer seen first must not decide (healthcheck::deadline), or the
+    // pings whose replies are still unread would be timeouts.
+    if !nix::unistd::geteuid().is_root() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but not root: PING_CHECK needs a raw ICMP socket");
+        }
+        eprintln!("SKIPPED a_stalled_runtime_does_not_turn_live_pings_into_timeouts: not root");
+        return;
+    }
+    const N: usize = 100;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ctx = std::sync::Arc::new(check::Context::new());
+        let spec = common::spec("127.0.0.1:0".parse().unwrap(), 300, healthcheck::Kind::Ping);
+        // One ping first, so that the shared ICMP socket exists before the
+        // others are sent.
+        assert!(ctx.run(&spec).await.up);
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..N {
+            let (ctx, spec) = (ctx.clone(), spec.clone());
+            set.spawn(async move { ctx.run(&spec).await });
+        }
+        // Run right after the pings, in the same turn of the runtime
+        // (before it looks for socket events): every echo is sent, then
+        // the thread is held.
+        set.spawn(async {
+            std::thread::sleep(Duration::from_millis(800));
+            CheckOutcome::up(healthcheck::Reason::Ok, Duration::ZERO)
+        });
+        let mut down = Vec::new();
+        while let Some(o) = set.join_next().await {
+            let o = o.unwrap();
+            if !o.up {
+                down.push(o.reason);
+            }
+        }
+        assert!(
+            down.is_empty(),
+            "{} of {N} pings reported down, first: {:?}",
+            down.len(),
+            down.first()
+        );
+    });
 }

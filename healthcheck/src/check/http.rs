@@ -120,7 +120,7 @@ where
         .map_err(|e| http_error(&e))?;
     // The connection future is polled here, not spawned, so that the socket
     // is closed the moment this attempt ends or is cancelled by the
-    // deadline (and before the caller's concurrency permit is released).
+    // deadline (and before the driver counts its place as free).
     let mut conn = std::pin::pin!(conn);
     let req = Request::get(url.path.as_str())
         .version(if http.http10 {

@@ -22,6 +22,10 @@ use crate::spec::CheckSpec;
 /// Payload of the echo request.
 const PAYLOAD: &[u8] = b"healthcheck-ping";
 
+/// surge-ping's own timeout is `connect_timeout` twice (the longest
+/// [`crate::deadline::within`] can take) plus this: it never decides.
+const BACKSTOP: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One ICMP socket per family, created on first use.
 #[derive(Default)]
 pub struct Shared {
@@ -81,12 +85,22 @@ pub async fn check(spec: &CheckSpec, shared: Option<&Shared>) -> CheckOutcome {
             PingIdentifier((n >> 16) as u16 ^ std::process::id() as u16),
         )
         .await;
-    pinger.timeout(spec.connect_timeout);
-    match pinger.ping(PingSequence(n as u16), PAYLOAD).await {
-        Ok(_) => CheckOutcome::up(Reason::Ok, start.elapsed()),
-        Err(SurgeError::Timeout { .. }) => CheckOutcome::down(Reason::Timeout, start.elapsed()),
-        Err(SurgeError::IOError(e)) => CheckOutcome::down(Reason::from_io(&e), start.elapsed()),
-        Err(SurgeError::NetworkError) => CheckOutcome::down(Reason::Unreachable, start.elapsed()),
-        Err(e) => CheckOutcome::down(Reason::Io(e.to_string()), start.elapsed()),
+    // The verdict "no reply in time" is ours (crate::deadline), not
+    // surge-ping's: its timer decides the moment it is seen expired, even
+    // when the reply is already in the socket and only its receive task
+    // has not run yet (our runtime was behind). Its own timeout is left as
+    // a backstop beyond the longest our deadline can be extended to.
+    pinger.timeout(spec.connect_timeout.saturating_mul(2) + BACKSTOP);
+    let ping = pinger.ping(PingSequence(n as u16), PAYLOAD);
+    match crate::deadline::within(spec.connect_timeout, ping).await {
+        Ok(Ok(_)) => CheckOutcome::up(Reason::Ok, start.elapsed()),
+        Err(_) | Ok(Err(SurgeError::Timeout { .. })) => {
+            CheckOutcome::down(Reason::Timeout, start.elapsed())
+        }
+        Ok(Err(SurgeError::IOError(e))) => CheckOutcome::down(Reason::from_io(&e), start.elapsed()),
+        Ok(Err(SurgeError::NetworkError)) => {
+            CheckOutcome::down(Reason::Unreachable, start.elapsed())
+        }
+        Ok(Err(e)) => CheckOutcome::down(Reason::Io(e.to_string()), start.elapsed()),
     }
 }

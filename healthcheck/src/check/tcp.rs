@@ -50,15 +50,40 @@ pub(crate) fn socket(target: SocketAddr, ty: Type, local: &Local) -> io::Result<
     Ok(sock)
 }
 
-/// Start a non-blocking connect of `sock` to `target` and hand the socket
-/// to tokio.
-fn start_connect(sock: Socket, target: SocketAddr) -> io::Result<TcpStream> {
+/// How a non-blocking connect began.
+pub(crate) enum Started {
+    /// Already connected (possible on loopback).
+    Connected(Socket),
+    /// The handshake is under way: the socket becomes writable when it
+    /// ends, and its SO_ERROR then says how.
+    InProgress(Socket),
+}
+
+/// Start a non-blocking connect of `sock` to `target`.
+fn start_connect(sock: Socket, target: SocketAddr) -> io::Result<Started> {
     match sock.connect(&target.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
+        Ok(()) => Ok(Started::Connected(sock)),
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => Ok(Started::InProgress(sock)),
+        Err(e) => Err(e),
     }
+}
+
+/// Hand a socket whose connect was started to tokio.
+fn to_tokio(started: Started) -> io::Result<TcpStream> {
+    let (Started::Connected(sock) | Started::InProgress(sock)) = started;
     TcpStream::from_std(std::net::TcpStream::from(sock))
+}
+
+/// The socket of one TCP_CHECK attempt, its connect started: `local`'s
+/// options, then the half-open options of the module doc. An error here
+/// (no route, no file descriptor left, ...) is the attempt's outcome.
+pub(crate) fn start_check(spec: &CheckSpec) -> io::Result<Started> {
+    let s = socket(spec.target, Type::STREAM, &spec.local)?;
+    // See the module doc. Neither is needed for the verdict, so a kernel
+    // that refuses them only costs the saving.
+    let _ = s.set_tcp_quickack(false);
+    let _ = s.set_linger(Some(Duration::ZERO));
+    start_connect(s, spec.target)
 }
 
 /// Wait until the connect of `stream` has finished: writable, then its
@@ -88,21 +113,18 @@ fn connected_now(stream: &TcpStream) -> io::Result<bool> {
 /// Connect to `target` from `local`. No deadline here: callers wrap the
 /// whole exchange in one.
 pub async fn connect(target: SocketAddr, local: &Local) -> io::Result<TcpStream> {
-    let stream = start_connect(socket(target, Type::STREAM, local)?, target)?;
+    let stream = to_tokio(start_connect(socket(target, Type::STREAM, local)?, target)?)?;
     finished(&stream).await?;
     Ok(stream)
 }
 
+/// One TCP_CHECK attempt as a future of its own. The driver's
+/// `tcp_batch` makes the same attempt without a task, timer or
+/// runtime registration; this is what a caller outside the driver (and
+/// a driver given its own `Runner`) uses.
 pub async fn check(spec: &CheckSpec) -> CheckOutcome {
     let start = Instant::now();
-    let stream = socket(spec.target, Type::STREAM, &spec.local).and_then(|s| {
-        // See the module doc. Neither is needed for the verdict, so a
-        // kernel that refuses them only costs the saving.
-        let _ = s.set_tcp_quickack(false);
-        let _ = s.set_linger(Some(Duration::ZERO));
-        start_connect(s, spec.target)
-    });
-    let stream = match stream {
+    let stream = match start_check(spec).and_then(to_tokio) {
         Ok(s) => s,
         Err(e) => return CheckOutcome::down(Reason::from_io(&e), start.elapsed()),
     };
